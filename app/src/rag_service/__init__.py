@@ -1,0 +1,1 @@
+"""Reference RAG question-answering service deployed by ragops.platform."""
