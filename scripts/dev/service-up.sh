@@ -14,7 +14,7 @@ SECRET_FILE="$ROOT/.secrets/dev-redis-password"
 "$ROOT/scripts/host/build-base-image.sh"
 "$ROOT/scripts/host/build-app-image.sh" "$VERSION"
 docker image inspect ragops/redis:local >/dev/null 2>&1 ||
-  docker build --quiet -t ragops/redis:local "$ROOT/roles/redis/files" >/dev/null
+  docker build --quiet -t ragops/redis:local "$ROOT/roles/redis/files/image" >/dev/null
 
 if [[ ! -s "$SECRET_FILE" ]]; then
   install -d -m 0700 "$(dirname "$SECRET_FILE")"

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     color: str = Field("standalone", pattern=r"^[a-z][a-z0-9-]{0,31}$")
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     drain_timeout_seconds: PositiveSeconds = 20.0
+    # Part of the drain budget: after SIGTERM the listener stays open this long so that load balancers
+    # can observe /health "draining" before connections are refused.
+    drain_grace_seconds: float = Field(2.0, ge=0, le=600)
+    # Longer than nginx's upstream keepalive_timeout (60 s), so the proxy closes idle connections first.
+    keep_alive_timeout_seconds: float = Field(75.0, ge=1, le=3600)
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
 
     # Redis (answer cache and the shared corpus)
@@ -46,6 +51,8 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(100, ge=0, le=2000)
     embedding_dim: int = Field(384, ge=16, le=8192)
     default_top_k: int = Field(4, ge=1, le=20)
+    # Chunks less similar than this (cosine) to the query are not used to answer it.
+    min_relevance_score: float = Field(0.1, ge=0, le=1)
     load_sample_corpus: bool = True
     max_documents_per_call: int = Field(1000, ge=1)
     max_document_bytes: int = Field(1024 * 1024, ge=1)
@@ -107,6 +114,8 @@ class Settings(BaseSettings):
     def _coherent(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError("RAG_CHUNK_OVERLAP must be smaller than RAG_CHUNK_SIZE")
+        if self.drain_grace_seconds >= self.drain_timeout_seconds:
+            raise ValueError("RAG_DRAIN_GRACE_SECONDS must be smaller than RAG_DRAIN_TIMEOUT_SECONDS")
         if self.retry_backoff_initial_seconds > self.retry_backoff_max_seconds:
             raise ValueError("RAG_RETRY_BACKOFF_INITIAL_SECONDS must not exceed RAG_RETRY_BACKOFF_MAX_SECONDS")
         return self

@@ -1,0 +1,1 @@
+"""Fallback layers of /api/query when full RAG fails: answer cache, FAQ keywords, apology."""

@@ -1,0 +1,1 @@
+"""Answer generators: extractive (local default) and OpenAI-compatible chat completions."""

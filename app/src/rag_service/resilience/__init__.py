@@ -1,0 +1,1 @@
+"""Circuit breakers, retries and the classification of dependency errors."""

@@ -1,0 +1,1 @@
+"""Embedding, the corpus in Redis and the in-process vector index."""

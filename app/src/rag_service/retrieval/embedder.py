@@ -1,0 +1,36 @@
+"""The embedder interface and the choice between the local default and an OpenAI-compatible provider."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from rag_service.config import Settings
+from rag_service.retrieval.hashing_embedder import HashingEmbedder
+from rag_service.retrieval.openai_embedder import OpenAIEmbedder
+
+
+class Embedder(Protocol):
+    name: str  # identifies the vector space; part of each document's fingerprint
+    dim: int
+    batch_size: int  # texts per embed() call the caller should send at most
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """One L2-normalised float32 row per text (a text with no words gives a zero row)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    if settings.embeddings_base_url:
+        return OpenAIEmbedder(
+            base_url=settings.embeddings_base_url,
+            api_key=settings.embeddings_api_key,
+            model=settings.embeddings_model,
+            dim=settings.embedding_dim,
+            timeout_seconds=settings.provider_timeout_seconds,
+        )
+    return HashingEmbedder(settings.embedding_dim)

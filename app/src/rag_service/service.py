@@ -1,0 +1,311 @@
+"""The service core behind the HTTP layer: the degradation chain of a query, ingestion, dependency checks.
+
+Thread-safe: every public method may be called from many threads at once.
+
+Resilience, per dependency (redis, embedder, generator): each attempt goes through that dependency's
+circuit breaker; the retry policy (transient errors only) wraps the attempts. Calls that full RAG cannot
+do without (embedding the query, generating the answer) and ingestion are retried. Redis calls on the
+query path (answer cache, corpus version check) are single attempts: they are optional to the answer,
+the next layer or the next check takes over, and a query must not wait out backoffs on a dead Redis.
+Health checks are single attempts too, so they report what they see.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pybreaker
+
+from rag_service import metrics
+from rag_service.config import DATA_DIR, Settings
+from rag_service.degradation.answer_cache import AnswerCache
+from rag_service.degradation.apology import apology
+from rag_service.degradation.faq import Faq
+from rag_service.generation.factory import build_generator
+from rag_service.models import Answer, CheckResult, DependencyUnavailable, Document, IngestResult, Source
+from rag_service.redis_client import connect
+from rag_service.resilience.breakers import DependencyBreaker
+from rag_service.resilience.errors import DEPENDENCY_ERRORS
+from rag_service.resilience.guard import Guard
+from rag_service.resilience.retry import RetryPolicy
+from rag_service.retrieval.corpus_store import CorpusStore, EmbeddedDocument
+from rag_service.retrieval.documents import prepare
+from rag_service.retrieval.embedder import build_embedder
+from rag_service.retrieval.vector_index import Hit, VectorIndex
+from rag_service.text.snippet import SNIPPET_CHARS, truncate
+
+log = logging.getLogger(__name__)
+
+SAMPLE_CORPUS_PATH = DATA_DIR / "sample_corpus.json"
+UNAVAILABLE = (*DEPENDENCY_ERRORS, pybreaker.CircuitBreakerError)
+PROBE_TEXT = "health probe"
+PROBE_HIT = Hit("probe", "probe", "Probe", "The service answers questions from its documentation.", 1.0)
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, pybreaker.CircuitBreakerError):
+        return "circuit open"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _milliseconds(seconds: float) -> float:
+    return round(seconds * 1000, 3)
+
+
+class RagService:
+    def __init__(self, settings: Settings) -> None:
+        """Builds clients without connecting. Raises ValueError if the FAQ file is unusable."""
+        self._settings = settings
+        policy = RetryPolicy.from_settings(settings)
+        self._breakers = {
+            name: DependencyBreaker(name, settings.breaker_failure_threshold, settings.breaker_recovery_timeout_seconds)
+            for name in metrics.DEPENDENCIES
+        }
+        self._redis_guard = Guard(self._breakers["redis"], policy)
+        self._embedder_guard = Guard(self._breakers["embedder"], policy)
+        self._generator_guard = Guard(self._breakers["generator"], policy)
+
+        self._redis = connect(settings)
+        self._store = CorpusStore(self._redis, settings.redis_key_prefix, settings.embedding_dim)
+        self._embedder = build_embedder(settings)
+        self._generator = build_generator(settings)
+        self._index = VectorIndex(
+            check_version=self._corpus_version,
+            load=lambda: self._redis_guard.call_once(self._store.load),
+            check_interval_seconds=settings.corpus_check_interval_seconds,
+        )
+        self._cache = AnswerCache(self._redis, self._redis_guard, settings.redis_key_prefix, settings.cache_ttl_seconds)
+        self._faq = Faq.load(settings.faq_path, settings.support_contact)
+
+    # Lifecycle
+
+    def start(self) -> None:
+        """Load the search index (seeding the sample corpus into an empty Redis if enabled). Never raises:
+        with Redis down, queries degrade and the load is retried on later queries and checks."""
+        try:
+            self._index.refresh()
+        except Exception as exc:
+            log.warning("search index not loaded at start, queries degrade until Redis answers: %s", describe(exc))
+
+    def close(self) -> None:
+        self._embedder.close()
+        self._generator.close()
+        self._redis.close()
+
+    # Queries
+
+    def answer(self, query: str, top_k: int | None = None) -> Answer:
+        """Full RAG, else the cached answer, else the FAQ, else an apology. Never raises."""
+        top_k = top_k or self._settings.default_top_k
+        try:
+            return self._answer(query, top_k)
+        except Exception:
+            log.exception("degradation chain failed")
+            metrics.DEGRADED_RESPONSES.labels(layer="error_handler").inc()
+            return apology(query, self._settings.support_contact)
+
+    def _answer(self, query: str, top_k: int) -> Answer:
+        try:
+            result = self._full_rag(query, top_k)
+        except Exception as exc:
+            # DEBUG: the HTTP layer logs one line per request, with the layer that answered.
+            log.debug("full RAG failed, degrading: %s", describe(exc))
+        else:
+            if result.sources:
+                self._cache.put(result, top_k)
+            return result
+
+        cached = self._cache.get(query, top_k)
+        if cached is not None:
+            degraded = cached.to_answer(query)
+        elif (match := self._faq.match(query)) is not None:
+            degraded = match.to_answer(query)
+        else:
+            degraded = apology(query, self._settings.support_contact)
+        metrics.DEGRADED_RESPONSES.labels(layer=degraded.source).inc()
+        return degraded
+
+    def _full_rag(self, query: str, top_k: int) -> Answer:
+        self._index.maybe_refresh()
+        snapshot = self._index.current()
+        vector = self._embedder_guard.call(self._embedder.embed, [query])[0]
+        hits = [hit for hit in snapshot.search(vector, top_k) if hit.score >= self._settings.min_relevance_score]
+        generated = self._generator_guard.call(self._generator.generate, query, hits) if hits else None
+        if generated is None:
+            return Answer(
+                query=query,
+                answer=(
+                    "Je n'ai pas trouvé d'information sur ce sujet dans la documentation. Reformulez votre "
+                    f"question ou contactez notre support : {self._settings.support_contact}."
+                ),
+                sources=[],
+                degraded=False,
+                source="rag",
+                confidence=0.0,
+            )
+        used = hits if generated.used is None else [hits[i] for i in generated.used]
+        return Answer(
+            query=query,
+            answer=generated.text,
+            sources=self._sources(used),
+            degraded=False,
+            source="rag",
+            confidence=round(generated.confidence, 4),
+        )
+
+    @staticmethod
+    def _sources(hits: Sequence[Hit]) -> list[Source]:
+        """One source per document, at the score and snippet of its best chunk, best first."""
+        sources: dict[str, Source] = {}
+        for hit in sorted(hits, key=lambda hit: -hit.score):
+            if hit.doc_id not in sources:
+                sources[hit.doc_id] = Source(
+                    id=hit.doc_id, title=hit.title, score=round(hit.score, 4), snippet=truncate(hit.text, SNIPPET_CHARS)
+                )
+        return list(sources.values())
+
+    # Ingestion
+
+    def ingest(self, documents: list[Document]) -> IngestResult:
+        """Add or replace documents (by id; by content when they have none) and refresh this process's index.
+
+        processed_count counts the documents posted, chunk_count the chunks of the distinct documents,
+        and ids gives each posted document's id, in order. Re-posting an unchanged document rewrites
+        nothing. Raises DependencyUnavailable("redis" | "embedder", reason).
+        """
+        result = self._store_documents(documents)
+        try:
+            self._index.refresh()
+        except Exception as exc:
+            log.warning("index refresh after ingestion failed, the next version check retries: %s", describe(exc))
+        return result
+
+    def _store_documents(self, documents: Sequence[Document]) -> IngestResult:
+        settings = self._settings
+        prepared = [prepare(d, settings.chunk_size, settings.chunk_overlap, self._embedder.name) for d in documents]
+        distinct = {document.id: document for document in prepared}  # a later duplicate id wins
+        try:
+            stored = self._redis_guard.call(self._store.fingerprints, list(distinct))
+        except UNAVAILABLE as exc:
+            raise DependencyUnavailable("redis", describe(exc)) from exc
+        changed = [document for document in distinct.values() if stored[document.id] != document.fingerprint]
+
+        # The title is embedded with each chunk: it often names the topic the text only implies.
+        try:
+            vectors = self._embed([f"{document.title}\n{chunk}" for document in changed for chunk in document.chunks])
+        except UNAVAILABLE as exc:
+            raise DependencyUnavailable("embedder", describe(exc)) from exc
+        embedded, row = [], 0
+        for document in changed:
+            embedded.append(EmbeddedDocument(document, vectors[row : row + len(document.chunks)]))
+            row += len(document.chunks)
+
+        if embedded:
+            try:
+                self._redis_guard.call(self._store.write, embedded)
+            except UNAVAILABLE as exc:
+                raise DependencyUnavailable("redis", describe(exc)) from exc
+        return IngestResult(
+            processed_count=len(documents),
+            chunk_count=sum(len(document.chunks) for document in distinct.values()),
+            ids=[document.id for document in prepared],
+        )
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        size = self._embedder.batch_size
+        parts = [
+            self._embedder_guard.call(self._embedder.embed, texts[i : i + size]) for i in range(0, len(texts), size)
+        ]
+        return np.vstack(parts) if parts else np.zeros((0, self._embedder.dim), dtype=np.float32)
+
+    def _corpus_version(self) -> int:
+        """The corpus version in Redis; a Redis where no corpus was ever written (version 0: new, or
+        wiped by a restart without persistence) first gets the sample corpus, when enabled."""
+        version = self._redis_guard.call_once(self._store.version)
+        if version == 0 and self._settings.load_sample_corpus:
+            self._store_documents(self._sample_documents())
+            version = self._redis_guard.call_once(self._store.version)
+            log.info("sample corpus loaded into an empty Redis")
+        return version
+
+    @staticmethod
+    def _sample_documents() -> list[Document]:
+        entries = json.loads(SAMPLE_CORPUS_PATH.read_text(encoding="utf-8"))
+        return [
+            Document(text=entry["text"], id=entry["id"], title=entry["title"], metadata={"collection": "sample"})
+            for entry in entries
+        ]
+
+    # Checks
+
+    def check_db(self) -> CheckResult:
+        details: dict[str, Any] = {}
+        try:
+            details["latency_ms"] = _milliseconds(self._redis_guard.call_once(self._store.ping))
+        except Exception as exc:
+            return CheckResult(ok=False, details={"breaker": self._breakers["redis"].state()}, error=describe(exc))
+        details["breaker"] = self._breakers["redis"].state()
+        return CheckResult(ok=True, details=details)
+
+    def check_vector(self) -> CheckResult:
+        """OK while an index is loaded and answers a probe search. An index that Redis cannot confirm
+        (stale: true) still serves, so it is still OK."""
+        self._index.maybe_refresh()
+        snapshot = self._index.snapshot
+        verified_at = self._index.verified_at
+        details: dict[str, Any] = {
+            "chunk_count": snapshot.size if snapshot else 0,
+            "document_count": snapshot.document_count if snapshot else 0,
+            "corpus_version": snapshot.version if snapshot else None,
+            "stale": self._index.stale,
+            "seconds_since_verified": round(time.monotonic() - verified_at, 3) if verified_at else None,
+        }
+        if snapshot is None:
+            return CheckResult(ok=False, details=details, error="search index not loaded (Redis unreachable)")
+        try:
+            probe = snapshot.vector(0) if snapshot.size else np.zeros(snapshot.dim, dtype=np.float32)
+            started = time.perf_counter()
+            snapshot.search(probe, 1)
+            details["probe_ms"] = _milliseconds(time.perf_counter() - started)
+        except Exception as exc:
+            return CheckResult(ok=False, details=details, error=f"probe search failed: {describe(exc)}")
+        return CheckResult(ok=True, details=details)
+
+    def check_ai(self) -> CheckResult:
+        """Probe the embedder and the generator once each (with remote providers: one API call each)."""
+        embedder = self._probe(self._embedder.name, self._embedder_guard, self._embedder.embed, [PROBE_TEXT])
+        generator = self._probe(
+            self._generator.name, self._generator_guard, self._generator.generate, PROBE_TEXT, [PROBE_HIT]
+        )
+        errors = [
+            f"{name}: {component['error']}"
+            for name, component in (("embedder", embedder), ("generator", generator))
+            if not component["ok"]
+        ]
+        return CheckResult(
+            ok=not errors,
+            details={"embedder": embedder, "generator": generator},
+            error="; ".join(errors) or None,
+        )
+
+    @staticmethod
+    def _probe(provider: str, guard: Guard, fn: Callable[..., Any], *args: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            guard.call_once(fn, *args)
+        except Exception as exc:
+            return {"ok": False, "provider": provider, "breaker": guard.breaker.state(), "error": describe(exc)}
+        return {
+            "ok": True,
+            "provider": provider,
+            "breaker": guard.breaker.state(),
+            "latency_ms": _milliseconds(time.perf_counter() - started),
+        }
+
+    def breaker_states(self) -> dict[str, str]:
+        return {name: breaker.state() for name, breaker in self._breakers.items()}

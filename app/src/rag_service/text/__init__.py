@@ -1,0 +1,1 @@
+"""Text normalisation, sentence splitting and chunking."""
