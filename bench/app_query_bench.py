@@ -1,8 +1,8 @@
-#!/usr/bin/env python3
 """Benchmark the app image: load 10,000 chunks, then drive POST /api/query at a fixed rate with hey.
 
 Prints p50/p95/p99 latency, requests/s, the error count and the container's memory.
-Loopback only, bounded in time. Usage: app_query_bench.py VERSION [--rate 200] [--duration 30]
+Loopback only, bounded in time. Run through app_query_bench.sh (which builds the image first), or:
+.venv/bin/python bench/app_query_bench.py VERSION [--rate 200] [--duration 30]
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def load_corpus(base: str, target_chunks: int, batch: int = 1000) -> int:
         if status != 200:
             sys.exit(f"bench: ingest failed with {status}: {body}")
         i += batch
-        _, vector = http_json(f"{base}/health/vector")
+        _status, vector = http_json(f"{base}/health/vector")
         chunks = int(vector.get("chunk_count", 0))
     return chunks
 

@@ -29,4 +29,4 @@ mkdir -p "$WHEELS"
 $PIP download --quiet --disable-pip-version-check --only-binary=:all: \
   --python-version 3.11 --implementation cp --abi cp311 "${platforms[@]}" \
   -c "$ROOT/requirements/constraints.txt" -d "$WHEELS" "${deps[@]}" setuptools wheel async-timeout
-echo "fetch-app-wheels: $(ls "$WHEELS" | wc -l) wheels in $WHEELS"
+echo "fetch-app-wheels: $(find "$WHEELS" -mindepth 1 -maxdepth 1 | wc -l) wheels in $WHEELS"

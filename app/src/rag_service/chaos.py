@@ -24,7 +24,7 @@ def parse_chaos(value: str) -> ChaosMode:
     value = (value or "").strip()
     if not value:
         return ChaosMode()
-    name, _, arg = value.partition(":")
+    name, _colon, arg = value.partition(":")
     if name in ("crash_on_start", "unhealthy", "bad_contract") and not arg:
         return ChaosMode(**{name: True})
     if name == "slow" and arg.isdigit() and 0 < int(arg) <= 600_000:

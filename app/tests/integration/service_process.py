@@ -111,8 +111,8 @@ def parse_metric(text: str, name: str, labels: dict[str, str]) -> float | None:
     for line in text.splitlines():
         if line.startswith("#"):
             continue
-        series, _, value = line.rpartition(" ")
-        metric, _, rest = series.partition("{")
+        series, _space, value = line.rpartition(" ")
+        metric, _brace, rest = series.partition("{")
         if metric != name:
             continue
         present = set(rest.rstrip("}").split(",")) if rest else set()

@@ -216,7 +216,7 @@ def test_oversize_body(small_body_service: ServiceProcess, path: str) -> None:
 def test_oversize_chunked_body_is_cut_while_streaming(small_body_service: ServiceProcess) -> None:
     def stream() -> Iterator[bytes]:
         yield b'{"documents": ["'
-        for _ in range(2 * SMALL_LIMIT // 1024):
+        for _kib in range(2 * SMALL_LIMIT // 1024):
             yield b"x" * 1024
         yield b'"]}'
 
@@ -248,7 +248,7 @@ def test_announced_huge_body_is_refused_without_reading_it(shared_service: Servi
                 break
             response += data
     assert time.monotonic() - started < 2
-    head, _, body = response.partition(b"\r\n\r\n")
+    head, _separator, body = response.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400"), head
     assert b"connection: close" in head.lower()
     assert json.loads(body)["error"].startswith("body: ")

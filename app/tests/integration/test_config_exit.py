@@ -12,7 +12,12 @@ import pytest
 def run_with(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     return subprocess.run(
-        [sys.executable, "-m", "rag_service"], env={**clean, **env}, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "rag_service"],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 

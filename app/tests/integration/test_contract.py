@@ -210,7 +210,7 @@ def test_metrics_expose_every_contract_metric(shared_service: ServiceProcess) ->
 
 
 def test_metric_labels_stay_bounded(shared_service: ServiceProcess) -> None:
-    secrets = [f"uniqueclient{uuid.uuid4().hex}" for _ in range(5)]
+    secrets = [f"uniqueclient{uuid.uuid4().hex}" for _client in range(5)]
     for secret in secrets:
         shared_service.client.post("/api/query", json={"query": f"question {secret}", "client_id": secret})
         shared_service.client.get(f"/unknown/{secret}")

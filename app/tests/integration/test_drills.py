@@ -70,7 +70,7 @@ def test_slow_requests_do_not_queue_behind_each_other(start_service: StartServic
 def test_error_rate_half(start_service: StartService, redis_server: RedisProcess) -> None:
     service = start_service({"RAG_CHAOS": "error_rate:0.5"}, redis_server.url)
     service.wait_healthy()
-    responses = [service.client.post("/api/query", json=QUERY) for _ in range(200)]
+    responses = [service.client.post("/api/query", json=QUERY) for _request in range(200)]
     failures = [r for r in responses if r.status_code == 500]
     assert {r.status_code for r in responses} <= {200, 500}
     # Binomial(200, 0.5): sd ~7; [50, 150] is > 7 sd away from the mean, so this cannot flake.
@@ -85,13 +85,13 @@ def test_error_rate_half(start_service: StartService, redis_server: RedisProcess
 def test_error_rate_zero_never_fails(start_service: StartService, redis_server: RedisProcess) -> None:
     service = start_service({"RAG_CHAOS": "error_rate:0"}, redis_server.url)
     service.wait_healthy()
-    assert {service.client.post("/api/query", json=QUERY).status_code for _ in range(50)} == {200}
+    assert {service.client.post("/api/query", json=QUERY).status_code for _request in range(50)} == {200}
 
 
 def test_error_rate_one_always_fails(start_service: StartService, redis_server: RedisProcess) -> None:
     service = start_service({"RAG_CHAOS": "error_rate:1"}, redis_server.url)
     service.wait_healthy()
-    responses = [service.client.post("/api/query", json=QUERY) for _ in range(50)]
+    responses = [service.client.post("/api/query", json=QUERY) for _request in range(50)]
     assert {r.status_code for r in responses} == {500}
     assert all(r.headers["content-type"] == "application/json" for r in responses)
     assert_identity(responses[0])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from integration.conftest import StartService
@@ -74,7 +73,7 @@ def test_degrades_cache_then_keyword_then_apology_and_recovers(
 
     # 1. The embedder breaks: full RAG fails, Redis still answers from its cache.
     fake_embeddings.failing = True
-    for _ in range(4):
+    for _query in range(4):
         cached = ask(service, IN_CORPUS)
         assert_layer(cached, "cache")
         assert cached["answer"] == full["answer"] and cached["sources"] == full["sources"]
@@ -93,7 +92,7 @@ def test_degrades_cache_then_keyword_then_apology_and_recovers(
 
     # 2. Redis dies too: no cache any more; the FAQ and the apology still answer, never a 500.
     redis_server.stop()
-    for _ in range(10):
+    for _round in range(10):
         assert_layer(ask(service, IN_CORPUS), "error_handler")
         assert_layer(ask(service, FAQ), "keyword_fallback")
     wait_until(lambda: breaker(service, "redis") == 2.0, timeout=5, message="redis breaker open")
@@ -159,7 +158,7 @@ def test_redis_down_at_start_degrades_then_recovers(start_service: StartService,
     assert health.status_code == 503
     assert health.json()["status"] == "unhealthy" and health.json()["checks"]["db"]["status"] == "error"
 
-    for _ in range(10):
+    for _round in range(10):
         assert_layer(ask(service, FAQ), "keyword_fallback")
         assert_layer(ask(service, IN_CORPUS), "error_handler")
     assert breaker(service, "redis") == 2.0

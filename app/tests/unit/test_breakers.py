@@ -20,7 +20,7 @@ def fail() -> None:
 def test_breaker_opens_after_the_threshold_and_fails_fast():
     breaker = DependencyBreaker("generator", fail_max=3, reset_timeout=60)
     failures = metric("rag_dependency_failures_total", dependency="generator")
-    for _ in range(2):
+    for _attempt in range(2):
         with pytest.raises(redis.exceptions.ConnectionError):
             breaker.call(fail)
     assert breaker.state() == "closed" and state_metric("generator") == 0
@@ -59,7 +59,7 @@ def test_failed_trial_reopens():
 
 def test_our_own_errors_do_not_count():
     breaker = DependencyBreaker("generator", fail_max=1, reset_timeout=60)
-    for _ in range(3):
+    for _attempt in range(3):
         with pytest.raises(ValueError):
             breaker.call(int, "not a number")
     assert breaker.state() == "closed"
@@ -68,7 +68,7 @@ def test_our_own_errors_do_not_count():
 def test_calls_run_concurrently_through_a_closed_breaker():
     breaker = DependencyBreaker("generator", fail_max=5, reset_timeout=60)
     inside = threading.Barrier(3, timeout=2)
-    threads = [threading.Thread(target=breaker.call, args=(inside.wait,)) for _ in range(3)]
+    threads = [threading.Thread(target=breaker.call, args=(inside.wait,)) for _thread in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -83,7 +83,7 @@ def test_redis_killed_opens_the_breaker_and_recovery_closes_it(make_service, red
     assert service.breaker_states() == {"redis": "closed", "embedder": "closed", "generator": "closed"}
 
     redis_server.stop()
-    results = [service.check_db() for _ in range(3)]
+    results = [service.check_db() for _check in range(3)]
     assert not any(result.ok for result in results)
     assert service.breaker_states()["redis"] == "open"
     assert state_metric("redis") == 2
@@ -96,7 +96,7 @@ def test_redis_killed_opens_the_breaker_and_recovery_closes_it(make_service, red
 
     # Queries keep being answered, by the in-process index, and fast.
     started = time.perf_counter()
-    for _ in range(20):
+    for _query in range(20):
         answer = service.answer("Quel est le taux de TVA ?")
         assert answer.source == "rag" and answer.success
     assert time.perf_counter() - started < 0.5
@@ -119,7 +119,7 @@ def test_queries_alone_open_the_redis_breaker_when_redis_dies(make_service, redi
     service = make_service(breaker_failure_threshold=3)
     failures = metric("rag_dependency_failures_total", dependency="redis")
     redis_server.stop()
-    for _ in range(3):  # each successful answer writes the cache: one failed Redis call each
+    for _query in range(3):  # each successful answer writes the cache: one failed Redis call each
         assert service.answer("Quel est le taux de TVA ?").source == "rag"
     assert service.breaker_states()["redis"] == "open"
     assert metric("rag_dependency_failures_total", dependency="redis") >= failures + 3
@@ -128,7 +128,7 @@ def test_queries_alone_open_the_redis_breaker_when_redis_dies(make_service, redi
 def test_redis_down_at_start_recovers_once_redis_is_back(make_service, redis_server):
     redis_server.stop()
     service = make_service(breaker_failure_threshold=2, breaker_recovery_timeout_seconds=0.5)
-    for _ in range(5):
+    for _query in range(5):
         assert service.answer("Quel est le taux de TVA ?").source == "keyword_fallback"
     assert service.breaker_states()["redis"] == "open"
     redis_server.start()
@@ -142,12 +142,12 @@ def test_redis_down_at_start_recovers_once_redis_is_back(make_service, redis_ser
 def test_pooled_connections_survive_a_redis_restart(make_service, redis_server):
     service = make_service()
     pool = service._redis.connection_pool
-    connections = [pool.get_connection() for _ in range(4)]
+    connections = [pool.get_connection() for _connection in range(4)]
     for connection in connections:
         connection.send_command("PING")
         connection.read_response()
         pool.release(connection)
     redis_server.restart()
     # Each pooled connection is broken; using one must reconnect, not fail the call.
-    assert all(service.check_db().ok for _ in range(4))
+    assert all(service.check_db().ok for _check in range(4))
     assert service.breaker_states()["redis"] == "closed"

@@ -26,7 +26,7 @@ LONG = " ".join(f"Sentence {n} describes feature {n} of the product in a few wor
 
 
 def test_write_then_load_round_trips_text_and_vectors(store):
-    corpus, _ = store
+    corpus, _client = store
     item = embedded("doc-a", LONG)
     assert corpus.version() == 0
     assert corpus.write([item]) == 1
@@ -75,7 +75,7 @@ def test_staged_chunks_are_invisible_and_expire(store):
 
 
 def test_fingerprints_of_known_and_unknown_documents(store):
-    corpus, _ = store
+    corpus, _client = store
     item = embedded("doc-a", "Short text.")
     corpus.write([item])
     assert corpus.fingerprints(["doc-a", "nope"]) == {"doc-a": item.document.fingerprint, "nope": None}

@@ -111,8 +111,8 @@ def test_backoff_is_exponential_with_full_jitter_within_bounds(monkeypatch):
     monkeypatch.setattr(time, "sleep", waits.append)  # tenacity sleeps through time.sleep
     policy = RetryPolicy(max_attempts=6, backoff_initial=0.1, backoff_max=0.5, deadline=3600)
     bounds = [0.1, 0.2, 0.4, 0.5, 0.5]
-    per_attempt: list[list[float]] = [[] for _ in bounds]
-    for _ in range(200):
+    per_attempt: list[list[float]] = [[] for _bound in bounds]
+    for _sample in range(200):
         waits.clear()
         with pytest.raises(redis.exceptions.ConnectionError):
             policy.call(redis_down)

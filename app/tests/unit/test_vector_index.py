@@ -115,7 +115,7 @@ def test_version_checks_are_throttled_to_the_interval():
     source = Source()
     index = VectorIndex(source.check_version, source.load, 3600)
     index.maybe_refresh()
-    for _ in range(100):
+    for _check in range(100):
         index.maybe_refresh()
     assert source.checks == 1
 
@@ -151,7 +151,7 @@ def test_searches_never_fail_while_snapshots_are_swapped():
             except Exception as exc:  # collected for the main thread
                 errors.append(exc)
 
-    threads = [threading.Thread(target=search) for _ in range(4)]
+    threads = [threading.Thread(target=search) for _thread in range(4)]
     for thread in threads:
         thread.start()
     for version in range(2, 40):

@@ -63,7 +63,7 @@ class ExtractiveGenerator:
         return GeneratedAnswer(
             text=truncate(" ".join(item[3] for item in chosen), MAX_CHARS),
             confidence=min(max((hits[0].score + best) / 2, 0.0), 1.0),
-            used=sorted({rank for _, rank, _, _ in chosen}),
+            used=sorted({rank for _score, rank, _position, _sentence in chosen}),
         )
 
     def close(self) -> None:

@@ -21,6 +21,5 @@ class Generator(Protocol):
 
     def generate(self, query: str, hits: Sequence[Hit]) -> GeneratedAnswer | None:
         """Answer from the retrieved chunks (at least one, best first); None when they hold no answer."""
-        ...
 
     def close(self) -> None: ...

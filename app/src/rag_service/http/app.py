@@ -36,7 +36,7 @@ def create_app(settings: Settings, service: Service | None = None, lifecycle: Li
     metrics.initialise(settings.version, settings.color)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if owns_service:
             await run_in_threadpool(service.start)
         try:

@@ -83,11 +83,11 @@ def validation_message(errors: Iterable[dict[str, Any]]) -> str:
     return f"{text}; and {extra} more" if extra > 0 else text
 
 
-async def _validation_error(_: Request, exc: RequestValidationError) -> Response:
+async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
     return json_error(400, validation_message(exc.errors()))
 
 
-async def _http_error(_: Request, exc: HTTPException) -> Response:
+async def _http_error(_request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 404:
         message = "not found"
     elif exc.status_code == 405:
@@ -108,11 +108,11 @@ async def _http_error(_: Request, exc: HTTPException) -> Response:
     return json_error(status, message, headers=exc.headers)
 
 
-async def _dependency_unavailable(_: Request, exc: DependencyUnavailable) -> Response:
+async def _dependency_unavailable(_request: Request, exc: DependencyUnavailable) -> Response:
     return json_error(503, str(exc))
 
 
-async def _drill_failure(_: Request, exc: DrillFailure) -> Response:
+async def _drill_failure(_request: Request, exc: DrillFailure) -> Response:
     return json_error(500, f"drill: {exc}")
 
 

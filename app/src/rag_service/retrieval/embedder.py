@@ -19,7 +19,6 @@ class Embedder(Protocol):
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """One L2-normalised float32 row per text (a text with no words gives a zero row)."""
-        ...
 
     def close(self) -> None: ...
 

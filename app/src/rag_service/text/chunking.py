@@ -6,7 +6,7 @@ import re
 
 # A sentence ends with terminal punctuation (optionally closed by quotes or brackets; French puts a space
 # before "»") and whitespace; a newline always ends one (lists, headings).
-_BOUNDARY = re.compile(r"[.!?…]+(?:\s?»)?[\"'”’)\]]*\s+|\s*\n\s*")
+_BOUNDARY = re.compile(r"[.!?…]+(?:\s?»)?[\"'\u201d\u2019)\]]*\s+|\s*\n\s*")
 
 
 def split_sentences(text: str) -> list[str]:
