@@ -1,35 +1,47 @@
 # ragops.platform: one entry point for a fresh Debian 12 host (root, no systemd).
-#   make up VERSION=1.0.0   bring the service up with that version deployed
+#   make up VERSION=1.0.0   bring the whole stack up with that version live
 #   make test               run every test
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VERSION ?= 1.0.0
-PYTHON := .venv/bin/python
-PYTEST := $(PYTHON) -m pytest
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/collections
 
-.PHONY: help setup up down image test test-app bench
+.PHONY: help setup up down image test test-app test-lint test-sanity test-units test-molecule bench
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 setup: ## Install host packages, start Docker, create .venv with pinned tools
 	scripts/host/install-host-packages.sh
 	scripts/host/start-docker.sh
 	scripts/host/setup-python.sh
 
-up: setup ## Build images and bring the service up with VERSION deployed
-	scripts/dev/service-up.sh $(VERSION)
+up: setup ## Provision the whole stack (site.yml); VERSION goes live on a host that has no live color yet
+	ansible-playbook site.yml -e ragops_app_version=$(VERSION)
 
-down: ## Remove the running service (PURGE=1 also removes data volumes)
-	scripts/dev/service-down.sh
+down: ## Remove the stack (containers, network); PURGE=1 also removes the data volumes
+	ansible-playbook teardown.yml $(if $(filter 1,$(PURGE)),-e ragops_teardown_remove_data=true)
 
 image: setup ## Build the app image for VERSION
 	scripts/host/build-app-image.sh $(VERSION)
 
-test: setup test-app ## Run every test
+test: setup test-app test-lint test-sanity test-units test-molecule ## Run every test
 
 test-app: ## The reference service's tests (unit, integration, image)
-	cd app && ../$(PYTEST) -q -p no:cacheprovider
+	cd app && python -m pytest -q -p no:cacheprovider
+
+test-lint: ## ansible-lint, production profile
+	ansible-lint
+
+test-sanity: ## ansible-test sanity on the collection
+	scripts/ci/ansible-sanity.sh
+
+test-units: ## Unit tests of the collection's plugins and modules
+	PYTHONPATH=$(CURDIR)/collections python -m pytest -q -p no:cacheprovider tests/unit
+
+test-molecule: ## Every Molecule scenario (converges the real stack on this Docker engine)
+	molecule test --all
 
 bench: setup ## Benchmark the app image (prints p50/p95/p99, req/s, errors, memory)
 	bench/app_query_bench.sh $(VERSION)

@@ -2,7 +2,7 @@
 # Installs the Debian packages a build/test host needs. Idempotent: skips apt when all are present.
 set -euo pipefail
 
-PACKAGES=(docker.io debootstrap redis-server wrk hey curl jq)
+PACKAGES=(docker.io debootstrap redis-server wrk hey curl jq shellcheck)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -6,9 +6,10 @@ variable) as an instant query through /api/v1/query. A query that errors or retu
 
     RAGOPS_PROMETHEUS_URL=http://127.0.0.1:9090 pytest tests/dashboards
 
-Run it once the whole stack is up and has served at least one /api/query request (the latency, error and
-degraded-ratio panels are built on /api/query series, which exist from the first query on) and Prometheus
-has scraped for more than a minute (rates need two samples inside the 1m window).
+Run it once the whole stack is up. Before querying it sends a few /api/query requests through the public
+entry point (RAGOPS_PUBLIC_URL, default http://127.0.0.1:8080), since the latency, error and degraded-ratio
+panels are built on /api/query series; each query is then polled until it has data or
+RAGOPS_DASHBOARD_WAIT seconds (default 150) pass, because rates need two scrapes inside their window.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,9 @@ import requests
 
 DASHBOARD_DIR = Path(__file__).resolve().parents[2] / "roles" / "grafana" / "files" / "dashboards"
 PROMETHEUS_URL = os.environ.get("RAGOPS_PROMETHEUS_URL", "http://127.0.0.1:9090").rstrip("/")
+PUBLIC_URL = os.environ.get("RAGOPS_PUBLIC_URL", "http://127.0.0.1:8080").rstrip("/")
 TIMEOUT = float(os.environ.get("RAGOPS_PROMETHEUS_TIMEOUT", "10"))
+WAIT = float(os.environ.get("RAGOPS_DASHBOARD_WAIT", "150"))
 
 # Grafana's built-in variables, as Grafana would expand them for a 1-hour dashboard.
 BUILTIN_VARIABLES = {
@@ -100,6 +104,13 @@ def prometheus() -> requests.Session:
     except requests.RequestException as error:
         pytest.fail(f"Prometheus is not reachable at {PROMETHEUS_URL} (RAGOPS_PROMETHEUS_URL): {error}")
     assert ready.status_code == 200, f"Prometheus at {PROMETHEUS_URL} is not ready: {ready.status_code} {ready.text}"
+    for i in range(20):
+        answer = session.post(
+            f"{PUBLIC_URL}/api/query",
+            json={"query": f"What does the Business plan cost? ({i})", "client_id": "dashboard-test"},
+            timeout=TIMEOUT,
+        )
+        assert answer.status_code == 200, f"query through {PUBLIC_URL} failed: {answer.status_code} {answer.text}"
     return session
 
 
@@ -112,12 +123,17 @@ def test_substitute_replaces_grafana_variables() -> None:
 def test_dashboard_query_returns_data(prometheus: requests.Session, expr: str) -> None:
     assert expr.strip(), "panel target without an expression"
     query = substitute(expr)
-    response = prometheus.get(f"{PROMETHEUS_URL}/api/v1/query", params={"query": query}, timeout=TIMEOUT)
-    body = response.json()
-    assert response.status_code == 200 and body.get("status") == "success", (
-        f"query failed ({response.status_code}): {body.get('errorType')}: {body.get('error')}\n{query}"
-    )
-    result = body["data"]["result"]
-    if body["data"]["resultType"] == "scalar":
-        result = [result]
-    assert result, f"no data for:\n{query}"
+    deadline = time.monotonic() + WAIT
+    while True:
+        response = prometheus.get(f"{PROMETHEUS_URL}/api/v1/query", params={"query": query}, timeout=TIMEOUT)
+        body = response.json()
+        assert response.status_code == 200 and body.get("status") == "success", (
+            f"query failed ({response.status_code}): {body.get('errorType')}: {body.get('error')}\n{query}"
+        )
+        result = body["data"]["result"]
+        if body["data"]["resultType"] == "scalar":
+            result = [result]
+        if result or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert result, f"no data after {WAIT:.0f} s for:\n{query}"

@@ -50,7 +50,7 @@ def prometheus_query(expr: str) -> list:
     return body["data"]["result"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def docker_inspect(host):
     def inspect(name: str) -> dict:
         return json.loads(host.check_output(f"docker inspect {name}"))[0]
