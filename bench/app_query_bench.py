@@ -19,9 +19,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-NET = "ragops-bench"
-REDIS = "ragops-bench-redis"
-APP = "ragops-bench-app"
+NET = "rag-bench"
+REDIS = "rag-bench-redis"
+APP = "rag-bench-app"
 REDIS_IMAGE = "ragops/redis:local"
 TOPICS = ["billing", "latency", "storage", "exports", "alerts", "dashboards", "retention", "tokens", "audit", "quotas"]
 QUERY = {"query": "How do I configure alert retention for exports?", "client_id": "bench"}
