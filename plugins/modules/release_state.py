@@ -1,0 +1,383 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ragops.platform maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: release_state
+short_description: Read and write the blue/green deployment record on the host
+version_added: 0.1.0
+description:
+  - Keeps the deployment record in the release folder O(path) of the Docker host.
+  - "C(state.json) holds the live color, version and image id, and the previous ones, as
+    C({\"schema\": 1, \"live\": {color, version, image_id, since}, \"previous\": {color, version, image_id, since,
+    until} or null, \"updated_at\": ...}). Times are UTC ISO 8601 with milliseconds."
+  - C(history.jsonl) is append-only, one JSON object per line and per attempt (deploy, rollback, ...).
+  - Every write is crash-safe. C(state.json) is replaced atomically (temporary file in the same folder, fsync,
+    rename, fsync of the folder), so it always holds the complete old or the complete new record. A history line is
+    appended in one write() on an O_APPEND descriptor and fsynced; a torn last line left by a crash is skipped on
+    reading and never spoils the next line.
+  - Read-modify-write of C(state.json) and appends run under an exclusive flock of the release folder.
+  - O(state=read) also reports the deploy lock (see M(ragops.platform.release_lock)), for status reports.
+author: ragops.platform maintainers (@ragops)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Predicts C(changed), the diff and the history entry, and writes nothing.
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+options:
+  path:
+    description: The release folder. It is created (mode 0755) on the first write.
+    type: path
+    default: /opt/ragops/release
+  state:
+    description:
+      - V(read) returns the record, the last O(history_limit) history entries and the deploy lock. Never changed.
+      - V(record) appends one history entry. It reports changed, except for O(outcome=noop), which records an attempt
+        that changed nothing (so a no-op deploy run ends with C(changed=0)).
+      - V(live) makes O(color)/O(version) the live deployment. When the color or the version differs from the live
+        one, the live one moves to C(previous). The same color and version with another O(image_id) updates the live
+        image id in place. Changed only when the record differs.
+      - V(previous) sets the previous deployment without touching the live one, for example to adopt a color that
+        was started before the record existed. Changed only when it differs.
+    type: str
+    choices: [read, record, live, previous]
+    default: read
+  history_limit:
+    description: How many of the latest history entries to return (oldest first); V(0) returns none.
+    type: int
+    default: 10
+  color:
+    description:
+      - The color. Required with O(state=live) and O(state=previous).
+      - With O(state=record), the color the attempt started or switched to, if it got that far.
+    type: str
+    choices: [blue, green]
+  version:
+    description:
+      - The app version (image tag). Required with O(state=record), O(state=live) and O(state=previous).
+      - Recorded as given, so an attempt with a rejected version is recorded too.
+    type: str
+  image_id:
+    description: The Docker image id of O(version) (C(sha256:...)).
+    type: str
+  outcome:
+    description:
+      - The outcome of the attempt. Required with O(state=record).
+      - V(success) the version is live; V(failed) stopped before the switch, traffic untouched; V(rolled_back)
+        switched, then switched back; V(noop) already live and healthy, nothing done; V(aborted) refused before
+        starting (lock held, invalid version, preflight).
+    type: str
+    choices: [success, failed, rolled_back, noop, aborted]
+  action:
+    description: What was attempted, for example V(deploy), V(rollback) or V(bootstrap).
+    type: str
+    default: deploy
+  phases:
+    description: "Seconds spent in each phase, for example C({start: 6.2, health_gate: 3.1, switch: 0.4})."
+    type: dict
+    default: {}
+  reason:
+    description: Why the attempt failed or was rolled back.
+    type: str
+  user:
+    description: Who ran the attempt. Defaults to C(SUDO_USER), C(USER) or C(LOGNAME), else the name of the uid.
+    type: str
+  host:
+    description: Where the attempt ran from. Defaults to the host name.
+    type: str
+  started_at:
+    description:
+      - When the attempt started, ISO 8601 (C(Z), an offset, or none for UTC) or epoch seconds. Defaults to now.
+      - Stored as UTC ISO 8601 with milliseconds.
+    type: str
+  finished_at:
+    description: When the attempt finished, in the same formats as O(started_at). Defaults to now.
+    type: str
+  duration:
+    description:
+      - Seconds the attempt took. Defaults to O(finished_at) minus O(started_at) when O(started_at) is given,
+        else to the sum of O(phases).
+    type: float
+  extra:
+    description: Any other JSON fields to keep with the entry, for example the previous live version.
+    type: dict
+    default: {}
+  mode:
+    description: Permissions of C(state.json) and of a new C(history.jsonl), as an octal string.
+    type: str
+    default: '0644'
+"""
+
+EXAMPLES = r"""
+- name: Read the record for a status report
+  ragops.platform.release_state:
+    path: "{{ ragops_data_dir }}/release"
+    history_limit: 10
+  register: release
+
+- name: Make green 1.1.0 live (the live blue moves to previous)
+  ragops.platform.release_state:
+    state: live
+    color: green
+    version: 1.1.0
+    image_id: "{{ image.id }}"
+
+- name: Record the outcome of the deploy
+  ragops.platform.release_state:
+    state: record
+    action: deploy
+    version: 1.1.0
+    color: green
+    image_id: "{{ image.id }}"
+    outcome: rolled_back
+    reason: "error rate 0.48 > 0.05 over 30 s (612 requests)"
+    started_at: "{{ deploy_started_at }}"
+    phases:
+      start: 6.1
+      health_gate: 2.4
+      smoke: 0.8
+      switch: 0.3
+      analysis: 30.2
+    extra:
+      from_version: 1.0.0
+"""
+
+RETURN = r"""
+state:
+  description: The record after the operation (predicted in check mode).
+  returned: always
+  type: dict
+  sample:
+    schema: 1
+    live: {color: green, version: 1.1.0, image_id: "sha256:3f1e...", since: "2026-01-05T10:12:03.410Z"}
+    previous:
+      color: blue
+      version: 1.0.0
+      image_id: "sha256:9ab2..."
+      since: "2026-01-04T08:00:00.000Z"
+      until: "2026-01-05T10:12:03.410Z"
+    updated_at: "2026-01-05T10:12:03.410Z"
+history:
+  description: The last O(history_limit) history entries, oldest first (after the append for O(state=record)).
+  returned: always
+  type: list
+  elements: dict
+history_skipped:
+  description: Unreadable history lines (a line torn by a crash) met while reading the returned entries.
+  returned: always
+  type: int
+  sample: 0
+entry:
+  description: The history entry appended (that would be appended, in check mode).
+  returned: when O(state=record)
+  type: dict
+  sample:
+    id: 6f0c2a1d9e8b4c7a
+    action: deploy
+    version: 1.1.0
+    color: green
+    image_id: "sha256:3f1e..."
+    outcome: success
+    reason: null
+    user: alice
+    host: deploy-host
+    started_at: "2026-01-05T10:11:20.000Z"
+    finished_at: "2026-01-05T10:12:05.120Z"
+    duration: 45.12
+    phases: {start: 6.1, health_gate: 2.4, smoke: 0.8, switch: 0.3, analysis: 30.2}
+    extra: {}
+lock:
+  description: The deploy lock, for status reports.
+  returned: when O(state=read)
+  type: dict
+  contains:
+    held:
+      description: Whether C(deploy.lock) exists.
+      type: bool
+    holder:
+      description: The holder record (lock_id, holder, user, host, pid, acquired_at, expires_at, ttl), or null.
+      type: dict
+    expires_in:
+      description: Seconds until the lock expires (negative once expired), or null.
+      type: float
+    stale:
+      description: V(expired) or V(holder_exited) when the next acquirer would take the lock over, else null.
+      type: str
+    summary:
+      description: One line for a report, for example C(held by alice@host1 (pid 4242, 'deploy 1.2.0') since ...).
+      type: str
+"""
+
+import uuid
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ragops.platform.plugins.module_utils._atomic_file import (
+    CorruptFileError,
+    DirectoryLockTimeout,
+    dumps_json,
+    ensure_directory,
+    locked_directory,
+)
+from ansible_collections.ragops.platform.plugins.module_utils._deploy_lock import DeployLock
+from ansible_collections.ragops.platform.plugins.module_utils._release_record import (
+    COLORS,
+    DEFAULT_PATH,
+    OUTCOMES,
+    NewerSchemaError,
+    ReleaseRecord,
+    comparable,
+    default_host,
+    default_user,
+    format_time,
+    parse_time,
+    plan_live,
+    plan_previous,
+    utc_now,
+)
+
+
+def argument_spec():
+    return dict(
+        path=dict(type="path", default=DEFAULT_PATH),
+        state=dict(type="str", choices=["read", "record", "live", "previous"], default="read"),
+        history_limit=dict(type="int", default=10),
+        color=dict(type="str", choices=list(COLORS)),
+        version=dict(type="str"),
+        image_id=dict(type="str"),
+        outcome=dict(type="str", choices=list(OUTCOMES)),
+        action=dict(type="str", default="deploy"),
+        phases=dict(type="dict", default={}),
+        reason=dict(type="str"),
+        user=dict(type="str"),
+        host=dict(type="str"),
+        started_at=dict(type="str"),
+        finished_at=dict(type="str"),
+        duration=dict(type="float"),
+        extra=dict(type="dict", default={}),
+        mode=dict(type="str", default="0644"),
+    )
+
+
+def _time_option(module, name, default):
+    value = module.params[name]
+    if value is None:
+        return default
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        module.fail_json(msg="%s: %s" % (name, exc))
+
+
+def build_entry(module, now):
+    params = module.params
+    phases = {}
+    for phase, seconds in params["phases"].items():
+        try:
+            phases[phase] = round(float(seconds), 3)
+        except (TypeError, ValueError):
+            module.fail_json(msg="phases.%s must be a number of seconds, not %r" % (phase, seconds))
+    finished = _time_option(module, "finished_at", now)
+    started = _time_option(module, "started_at", None)
+    duration = params["duration"]
+    if duration is None:
+        duration = (finished - started).total_seconds() if started is not None else sum(phases.values())
+    return {
+        "id": uuid.uuid4().hex[:16],
+        "action": params["action"],
+        "version": params["version"],
+        "color": params["color"],
+        "image_id": params["image_id"],
+        "outcome": params["outcome"],
+        "reason": params["reason"],
+        "user": params["user"] or default_user(),
+        "host": params["host"] or default_host(),
+        "started_at": format_time(started if started is not None else finished),
+        "finished_at": format_time(finished),
+        "duration": round(float(duration), 3),
+        "phases": phases,
+        "extra": params["extra"],
+    }
+
+
+def run(module):
+    params = module.params
+    state = params["state"]
+    record = ReleaseRecord(params["path"])
+    try:
+        mode = int(params["mode"], 8)
+    except ValueError:
+        module.fail_json(msg="mode must be an octal string such as '0644', not %r" % params["mode"])
+    if params["history_limit"] < 0:
+        module.fail_json(msg="history_limit must be 0 or more, not %d" % params["history_limit"])
+    result = {"changed": False}
+
+    if state == "read":
+        result["state"] = record.load()
+        result["lock"] = DeployLock(params["path"]).describe()
+    elif module.check_mode:
+        result.update(_mutate(module, record, mode, dry_run=True))
+    else:
+        ensure_directory(params["path"])
+        with locked_directory(params["path"]):
+            result.update(_mutate(module, record, mode, dry_run=False))
+    result["history"], result["history_skipped"] = record.history(params["history_limit"])
+    module.exit_json(**result)
+
+
+def _mutate(module, record, mode, dry_run):
+    params = module.params
+    now = utc_now()
+    current = record.load()
+    if params["state"] == "record":
+        entry = build_entry(module, now)
+        changed = params["outcome"] != "noop"
+        if not dry_run:
+            record.append(entry, mode=mode)
+        result = {"changed": changed, "state": current, "entry": entry}
+        if changed:
+            result["diff"] = {"before": "", "after": dumps_json(entry) + "\n",
+                              "before_header": record.history_path, "after_header": record.history_path}
+        return result
+    plan = plan_live if params["state"] == "live" else plan_previous
+    updated, changed = plan(current, params["color"], params["version"], params["image_id"], format_time(now))
+    if changed and not dry_run:
+        record.save(updated, mode=mode)
+    result = {"changed": changed, "state": updated}
+    if changed:
+        result["diff"] = {"before": comparable(current), "after": comparable(updated)}
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        required_if=[
+            ("state", "record", ["version", "outcome"]),
+            ("state", "live", ["color", "version"]),
+            ("state", "previous", ["color", "version"]),
+        ],
+        supports_check_mode=True,
+    )
+    try:
+        run(module)
+    except CorruptFileError as exc:
+        module.fail_json(msg="%s. It was not written by this module (its writes are atomic): inspect it, then restore or "
+                             "move it aside; history.jsonl keeps every attempt" % exc, file=exc.path)
+    except (NewerSchemaError, DirectoryLockTimeout) as exc:
+        module.fail_json(msg="release state in %s: %s" % (module.params["path"], exc))
+    except (IOError, OSError) as exc:
+        module.fail_json(msg="release state in %s: %s" % (module.params["path"], exc), errno=exc.errno)
+
+
+if __name__ == "__main__":
+    main()

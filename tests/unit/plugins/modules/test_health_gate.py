@@ -1,0 +1,275 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+import pytest
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.ragops.platform.plugins.modules import health_gate
+from ansible_collections.ragops.platform.tests.unit.plugins.http_harness import (
+    Reply,
+    closed_port_url,
+    run_module,
+    tcp_server,
+    unix_server,
+)
+
+HEALTHY = {"status": "healthy", "version": "1.1.0", "color": "green", "checks": {"db": {"status": "ok"}}}
+UNHEALTHY = {"status": "unhealthy", "reason": "drill: unhealthy"}
+
+
+@pytest.fixture
+def server():
+    srv = tcp_server()
+    yield srv
+    srv.close()
+
+
+def gate(server, checks, **options):
+    args = dict(base_url=server.base_url if server else closed_port_url(), checks=checks, interval=0.02, max_interval=0.05)
+    args.update(options)
+    return args
+
+
+def params_for(args):
+    """Module params with defaults applied, for calling run_gate directly."""
+    with patch_module_args(args):
+        return AnsibleModule(argument_spec=health_gate.argument_spec(), supports_check_mode=True).params
+
+
+class FakeTime:
+    """A clock that moves only when the gate sleeps; records every delay."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps = []
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_passes_after_a_slow_start_and_counts_attempts(server, capsys):
+    server.script.route("/health", Reply(503, UNHEALTHY), Reply(503, UNHEALTHY), Reply(503, UNHEALTHY), Reply(200, HEALTHY))
+    result = run_module(health_gate, gate(server, [{"url": "/health", "json": [{"path": "status", "value": "healthy"}]}]), capsys)
+    assert result["passed"] is True
+    assert result["changed"] is False
+    assert "failed" not in result or result["failed"] is False
+    check = result["checks"][0]
+    assert (check["attempts"], check["successes"], check["consecutive"]) == (6, 3, 3)
+    assert server.script.hits("/health") == 6
+    assert len(check["latencies_ms"]) == 6 and all(latency > 0 for latency in check["latencies_ms"])
+    assert check["last_status"] == 200
+    assert check["last_response"] == HEALTHY
+    assert check["failures"] == []
+    assert check["last_failure"] == ["expected status 200, got 503", "status: expected eq 'healthy', got 'unhealthy'"]
+    assert result["msg"].startswith("health gate passed after")
+
+
+def test_a_failure_resets_the_streak(server, capsys):
+    ok, bad = Reply(200, HEALTHY), Reply(503, UNHEALTHY)
+    server.script.route("/health", ok, ok, bad, ok, ok, ok)
+    result = run_module(health_gate, gate(server, [{"url": "/health"}]), capsys)
+    check = result["checks"][0]
+    assert result["passed"] is True
+    assert (check["attempts"], check["successes"], check["consecutive"]) == (6, 5, 3)
+
+
+def test_flapping_endpoint_never_passes_and_the_deadline_holds(server, capsys):
+    ok, bad = Reply(200, HEALTHY), Reply(503, UNHEALTHY)
+    server.script.route("/health", *([ok, ok, bad] * 200))
+    timeout, request_timeout = 1.0, 0.5
+    started = time.monotonic()
+    result = run_module(health_gate, gate(server, [{"url": "/health", "request_timeout": request_timeout}],
+                                          timeout=timeout), capsys)
+    elapsed = time.monotonic() - started
+    assert result["failed"] is True and result["passed"] is False and result["changed"] is False
+    assert timeout <= result["elapsed"] <= timeout + request_timeout + 0.5
+    assert elapsed <= timeout + request_timeout + 1.0
+    check = result["checks"][0]
+    assert check["attempts"] > 3 and check["consecutive"] < 3
+    assert check["successes"] == check["attempts"] - check["attempts"] // 3
+    assert result["msg"].startswith("health gate failed after ")
+    assert "/health: " in result["msg"]
+
+
+def test_failure_message_names_the_check_the_field_and_the_last_response(server, capsys):
+    server.script.route("/health", Reply(200, dict(HEALTHY, version="1.0.0")))
+    server.script.route("/health/db", Reply(200, {"status": "ok"}))
+    checks = [
+        {"url": "/health", "json": [{"path": "version", "value": "1.1.0"}, {"path": "status", "value": "healthy"}]},
+        {"name": "db", "url": "/health/db", "json": [{"path": "status", "value": "ok"}]},
+    ]
+    result = run_module(health_gate, gate(server, checks, timeout=0.4), capsys)
+    assert result["failed"] is True
+    assert result["msg"].startswith("health gate failed after 0.4 s: /health: version: expected eq '1.1.0', got '1.0.0' (last: {")
+    assert '"version": "1.0.0"' in result["msg"]
+    assert "db:" not in result["msg"]
+    health, db = result["checks"]
+    assert health["passed"] is False and health["failures"] == ["version: expected eq '1.1.0', got '1.0.0'"]
+    assert db["passed"] is True and db["consecutive"] >= 3
+
+
+def test_status_failure_message(server, capsys):
+    server.script.route("/health", Reply(503, UNHEALTHY))
+    result = run_module(health_gate, gate(server, [{"url": "/health"}], timeout=0.3), capsys)
+    assert "/health: expected status 200, got 503 (last: {" in result["msg"]
+    assert result["checks"][0]["last_status"] == 503
+
+
+def test_slow_endpoint_times_out_per_request_and_the_deadline_holds(server, capsys):
+    server.script.route("/health", Reply(200, HEALTHY, delay=3.0))
+    timeout, request_timeout = 1.0, 0.3
+    started = time.monotonic()
+    result = run_module(health_gate, gate(server, [{"url": "/health", "request_timeout": request_timeout}],
+                                          timeout=timeout), capsys)
+    elapsed = time.monotonic() - started
+    assert result["failed"] is True
+    assert elapsed <= timeout + request_timeout + 0.5
+    check = result["checks"][0]
+    assert check["last_error"] == "timed out after 0.3 s"
+    assert check["last_status"] is None and check["last_response"] is None
+    assert check["attempts"] >= 2
+    assert "/health: request failed: timed out after 0.3 s" in result["msg"]
+
+
+def test_refused_connection_fails_at_the_deadline(capsys):
+    started = time.monotonic()
+    result = run_module(health_gate, gate(None, [{"url": "/health"}], timeout=0.5), capsys)
+    assert time.monotonic() - started < 1.5
+    assert result["failed"] is True
+    assert "Connection refused" in result["checks"][0]["last_error"]
+    assert "/health: request failed: connection failed:" in result["msg"]
+
+
+def test_every_check_must_pass_at_the_same_time(server, capsys):
+    server.script.route("/health", Reply(200, HEALTHY))
+    server.script.route("/health/db", Reply(503, {"status": "error"}), Reply(200, {"status": "ok"}))
+    checks = [{"url": "/health"}, {"url": "/health/db", "json": [{"path": "status", "value": "ok"}]}]
+    result = run_module(health_gate, gate(server, checks), capsys)
+    assert result["passed"] is True
+    health, db = result["checks"]
+    assert (health["attempts"], db["attempts"]) == (4, 4)
+    assert (health["consecutive"], db["consecutive"]) == (4, 3)
+
+
+def test_unix_socket_target(tmp_path, capsys):
+    srv = unix_server(tmp_path / "admin.sock")
+    try:
+        srv.script.route("/live", Reply(200, {"color": "blue"}))
+        args = dict(base_url="http://localhost", unix_socket=str(tmp_path / "admin.sock"), consecutive_successes=1,
+                    checks=[{"name": "live", "url": "/live", "json": [{"path": "color", "op": "in", "value": ["blue", "green"]}]}])
+        result = run_module(health_gate, args, capsys)
+        assert result["passed"] is True
+        assert result["checks"][0]["url"] == "http://localhost/live"
+    finally:
+        srv.close()
+
+
+def test_check_mode_still_probes_and_reports_no_change(server, capsys):
+    server.script.route("/health", Reply(200, HEALTHY))
+    result = run_module(health_gate, gate(server, [{"url": "/health"}]), capsys, check_mode=True)
+    assert result["passed"] is True and result["changed"] is False
+    assert server.script.hits("/health") == 3
+
+
+def test_method_headers_and_body_are_sent(server, capsys):
+    server.script.route("/api/query", Reply(200, {"success": True}), method="POST")
+    check = {"url": "/api/query", "method": "post", "headers": {"X-Request-ID": "gate"},
+             "body": {"query": "ping", "client_id": "gate"}, "json": [{"path": "success", "value": True}]}
+    result = run_module(health_gate, gate(server, [check], consecutive_successes=1), capsys)
+    assert result["passed"] is True
+    assert result["checks"][0]["method"] == "POST"
+    assert server.script.requests[0]["body"] == b'{"query": "ping", "client_id": "gate"}'
+
+
+def test_latency_history_is_bounded(server, capsys):
+    server.script.route("/health", Reply(200, HEALTHY))
+    result = run_module(health_gate, gate(server, [{"url": "/health"}], consecutive_successes=60, interval=0.001,
+                                          max_interval=0.001), capsys)
+    check = result["checks"][0]
+    assert check["attempts"] == 60 and len(check["latencies_ms"]) == 50
+
+
+@pytest.mark.parametrize("options, problem", [
+    (dict(consecutive_successes=0), "consecutive_successes must be at least 1"),
+    (dict(timeout=0), "timeout must be greater than 0"),
+    (dict(interval=1, max_interval=0.5), "max_interval (0.5) must be at least interval (1.0)"),
+    (dict(backoff_factor=0.5), "backoff_factor must be at least 1"),
+    (dict(grace_period=-1), "grace_period must not be negative"),
+    (dict(checks=[{"url": "/health", "json": [{"path": "version", "op": "regex", "value": "("}]}]),
+     "checks[0] (/health): json version: invalid regex '('"),
+    (dict(checks=[{"url": "/health", "status": [700]}]), "checks[0] (/health): status must be HTTP codes"),
+    (dict(checks=[{"url": "/health", "request_timeout": 0}]), "checks[0] (/health): request_timeout must be greater than 0"),
+])
+def test_invalid_parameters_fail_before_any_request(server, capsys, options, problem):
+    server.script.route("/health", Reply(200, HEALTHY))
+    args = gate(server, [{"url": "/health"}])
+    args.update(options)
+    result = run_module(health_gate, args, capsys)
+    assert result["failed"] is True
+    assert result["msg"].startswith("invalid parameters: ")
+    assert problem in result["msg"]
+    assert server.script.requests == []
+
+
+def test_single_status_or_list(server, capsys):
+    server.script.route("/health", Reply(204))
+    result = run_module(health_gate, gate(server, [{"url": "/health", "status": [200, 204]}]), capsys)
+    assert result["passed"] is True
+    result = run_module(health_gate, gate(server, [{"url": "/health", "status": 204}]), capsys)
+    assert result["passed"] is True
+
+
+def test_backoff_after_failures_and_reset_after_a_pass(server):
+    ok, bad = Reply(200, HEALTHY), Reply(503, UNHEALTHY)
+    server.script.route("/health", bad, bad, bad, ok, ok, bad, ok, ok, ok)
+    fake = FakeTime()
+    params = params_for(gate(server, [{"url": "/health"}], interval=0.125, max_interval=0.25, backoff_factor=2))
+    result = health_gate.run_gate(params, sleep=fake.sleep, clock=fake.clock, rng=lambda: 1.0)
+    assert result["passed"] is True
+    # failing rounds: 0.125, 0.25, capped 0.25; passing rounds: interval; the failure after passes restarts at 0.125
+    assert fake.sleeps == [0.125, 0.25, 0.25, 0.125, 0.125, 0.125, 0.125, 0.125]
+
+
+def test_full_jitter_delays_stay_within_their_bounds(server):
+    server.script.route("/health", Reply(503, UNHEALTHY))
+    fake = FakeTime()
+    params = params_for(gate(server, [{"url": "/health"}], interval=0.1, max_interval=1.0, backoff_factor=2, timeout=20))
+    health_gate.run_gate(params, sleep=fake.sleep, clock=fake.clock)
+    bounds = [min(1.0, 0.1 * 2 ** n) for n in range(len(fake.sleeps))]
+    assert all(0 <= delay <= bound + 1e-9 for delay, bound in zip(fake.sleeps[:-1], bounds))
+    assert sum(fake.sleeps) == pytest.approx(20.0)
+    assert len(set(fake.sleeps)) > 10
+
+
+def test_grace_period_polls_at_the_interval_then_backs_off(server):
+    server.script.route("/health", Reply(503, UNHEALTHY))
+    fake = FakeTime()
+    params = params_for(gate(server, [{"url": "/health"}], interval=0.125, max_interval=1.0, backoff_factor=2,
+                             grace_period=0.5, timeout=3.0))
+    result = health_gate.run_gate(params, sleep=fake.sleep, clock=fake.clock, rng=lambda: 1.0)
+    assert result["passed"] is False
+    assert fake.sleeps[:4] == [0.125] * 4
+    assert fake.sleeps[4:8] == [0.125, 0.25, 0.5, 1.0]
+    assert fake.sleeps[8:] == [0.625]  # the capped 1.0 is cut to the deadline (t=2.375 -> 3.0)
+    assert result["checks"][0]["attempts"] == 9
+
+
+def test_a_target_up_during_the_grace_passes_at_once(server):
+    server.script.route("/health", Reply(200, HEALTHY))
+    fake = FakeTime()
+    params = params_for(gate(server, [{"url": "/health"}], interval=0.125, max_interval=1, grace_period=30,
+                             timeout=60))
+    result = health_gate.run_gate(params, sleep=fake.sleep, clock=fake.clock)
+    assert result["passed"] is True
+    assert fake.sleeps == [0.125, 0.125]

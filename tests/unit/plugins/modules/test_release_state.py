@@ -1,0 +1,215 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.ragops.platform.plugins.module_utils import _atomic_file
+from ansible_collections.ragops.platform.plugins.module_utils._deploy_lock import DeployLock
+from ansible_collections.ragops.platform.plugins.modules import release_state
+
+
+def run(capsys, check_mode=False, **args):
+    if check_mode:
+        args["_ansible_check_mode"] = True
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            release_state.main()
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return tmp_path / "release"
+
+
+def state_file(folder):
+    return json.loads((folder / "state.json").read_text())
+
+
+def history_lines(folder):
+    return (folder / "history.jsonl").read_text().splitlines()
+
+
+def test_read_of_a_fresh_host_creates_nothing(folder, capsys):
+    result = run(capsys, path=str(folder))
+    assert result["changed"] is False
+    assert result["state"] == {"schema": 1, "live": None, "previous": None, "updated_at": None}
+    assert result["history"] == [] and result["history_skipped"] == 0
+    assert result["lock"]["held"] is False and result["lock"]["summary"] == "free"
+    assert not folder.exists()
+
+
+def test_live_transitions_move_the_old_live_to_previous(folder, capsys):
+    first = run(capsys, path=str(folder), state="live", color="blue", version="1.0.0", image_id="sha256:aa")
+    assert first["changed"] is True
+    assert first["diff"]["before"] == {"live": None, "previous": None}
+    assert first["diff"]["after"]["live"]["version"] == "1.0.0"
+    assert state_file(folder)["live"] == first["state"]["live"]
+    assert state_file(folder)["previous"] is None
+
+    again = run(capsys, path=str(folder), state="live", color="blue", version="1.0.0", image_id="sha256:aa")
+    assert again["changed"] is False and "diff" not in again
+    assert run(capsys, path=str(folder), state="live", color="blue", version="1.0.0")["changed"] is False
+
+    second = run(capsys, path=str(folder), state="live", color="green", version="1.1.0", image_id="sha256:bb")
+    assert second["changed"] is True
+    saved = state_file(folder)
+    assert saved["live"]["color"] == "green" and saved["live"]["version"] == "1.1.0"
+    assert saved["previous"]["color"] == "blue" and saved["previous"]["version"] == "1.0.0"
+    assert saved["previous"]["since"] == first["state"]["live"]["since"]
+    assert saved["previous"]["until"] == saved["live"]["since"] == saved["updated_at"]
+    assert second["diff"]["before"]["live"]["color"] == "blue"
+    assert second["diff"]["after"]["previous"]["color"] == "blue"
+
+    rollback = run(capsys, path=str(folder), state="live", color="blue", version="1.0.0", image_id="sha256:aa")
+    saved = state_file(folder)
+    assert rollback["changed"] is True
+    assert (saved["live"]["color"], saved["previous"]["color"]) == ("blue", "green")
+
+
+def test_same_color_and_version_with_a_new_image_updates_in_place(folder, capsys):
+    run(capsys, path=str(folder), state="live", color="blue", version="1.0.0", image_id="sha256:aa")
+    run(capsys, path=str(folder), state="live", color="green", version="1.1.0", image_id="sha256:bb")
+    rebuilt = run(capsys, path=str(folder), state="live", color="green", version="1.1.0", image_id="sha256:cc")
+    assert rebuilt["changed"] is True
+    saved = state_file(folder)
+    assert saved["live"]["image_id"] == "sha256:cc"
+    assert saved["previous"]["version"] == "1.0.0"  # not replaced by the same deployment
+
+
+def test_check_mode_predicts_and_writes_nothing(folder, capsys):
+    predicted = run(capsys, check_mode=True, path=str(folder), state="live", color="blue", version="1.0.0")
+    assert predicted["changed"] is True and predicted["diff"]["after"]["live"]["color"] == "blue"
+    assert not folder.exists()
+
+    run(capsys, path=str(folder), state="live", color="blue", version="1.0.0")
+    before = {name: (folder / name).read_bytes() for name in os.listdir(str(folder))}
+    predicted = run(capsys, check_mode=True, path=str(folder), state="live", color="green", version="1.1.0")
+    assert predicted["changed"] is True and predicted["state"]["previous"]["color"] == "blue"
+    assert run(capsys, check_mode=True, path=str(folder), state="live", color="blue", version="1.0.0")["changed"] is False
+    recorded = run(capsys, check_mode=True, path=str(folder), state="record", version="1.1.0", outcome="success")
+    assert recorded["changed"] is True and recorded["entry"]["version"] == "1.1.0"
+    assert run(capsys, check_mode=True, path=str(folder), state="previous", color="green", version="0.9.0")["changed"]
+    assert {name: (folder / name).read_bytes() for name in os.listdir(str(folder))} == before
+
+
+def test_record_appends_one_complete_line_with_defaults(folder, capsys, monkeypatch):
+    monkeypatch.delenv("SUDO_USER", raising=False)
+    monkeypatch.setenv("USER", "alice")
+    result = run(capsys, path=str(folder), state="record", action="deploy", version="1.1.0", color="green",
+                 image_id="sha256:bb", outcome="rolled_back", reason="error rate 0.48 > 0.05",
+                 started_at="2026-01-05T10:00:00Z", finished_at="2026-01-05T10:00:42.5+00:00",
+                 phases={"start": "6.25", "health_gate": 2, "analysis": 30.1}, extra={"from_version": "1.0.0"})
+    assert result["changed"] is True
+    entry = result["entry"]
+    assert entry["user"] == "alice" and entry["host"] == os.uname()[1]
+    assert entry["started_at"] == "2026-01-05T10:00:00.000Z" and entry["finished_at"] == "2026-01-05T10:00:42.500Z"
+    assert entry["duration"] == 42.5
+    assert entry["phases"] == {"start": 6.25, "health_gate": 2.0, "analysis": 30.1}
+    assert (entry["outcome"], entry["reason"], entry["extra"]) == ("rolled_back", "error rate 0.48 > 0.05", {"from_version": "1.0.0"})
+    assert [json.loads(line) for line in history_lines(folder)] == [entry]
+    assert result["history"] == [entry]
+    assert result["diff"]["after"] == history_lines(folder)[0] + "\n"
+
+
+def test_record_defaults_times_to_now_and_duration_to_the_phases(folder, capsys):
+    entry = run(capsys, path=str(folder), state="record", version="1.0.0", outcome="aborted", user="bob", host="ci",
+                phases={"preflight": 1.5, "lock": 0.25})["entry"]
+    assert entry["started_at"] == entry["finished_at"] and entry["finished_at"].endswith("Z")
+    assert entry["duration"] == 1.75
+    assert (entry["user"], entry["host"], entry["action"], entry["color"]) == ("bob", "ci", "deploy", None)
+
+
+def test_noop_is_recorded_but_not_a_change(folder, capsys):
+    result = run(capsys, path=str(folder), state="record", version="1.0.0", outcome="noop")
+    assert result["changed"] is False and "diff" not in result
+    assert json.loads(history_lines(folder)[0])["outcome"] == "noop"
+
+
+def test_history_is_append_only_and_limited(folder, capsys):
+    for number in range(15):
+        run(capsys, path=str(folder), state="record", version="1.0.%d" % number, outcome="success")
+    read = run(capsys, path=str(folder), history_limit=10)
+    assert [entry["version"] for entry in read["history"]] == ["1.0.%d" % n for n in range(5, 15)]
+    assert len(history_lines(folder)) == 15
+    assert run(capsys, path=str(folder), history_limit=0)["history"] == []
+
+
+def test_torn_history_line_is_skipped_and_the_next_record_is_valid(folder, capsys):
+    run(capsys, path=str(folder), state="record", version="1.0.0", outcome="success")
+    with open(str(folder / "history.jsonl"), "ab") as handle:
+        handle.write(b'{"id": "torn", "version": "1.1')
+    read = run(capsys, path=str(folder))
+    assert [entry["version"] for entry in read["history"]] == ["1.0.0"]
+    assert read["history_skipped"] == 1
+    run(capsys, path=str(folder), state="record", version="1.2.0", outcome="failed", reason="unhealthy")
+    read = run(capsys, path=str(folder))
+    assert [entry["version"] for entry in read["history"]] == ["1.0.0", "1.2.0"]
+    assert json.loads(history_lines(folder)[-1])["reason"] == "unhealthy"
+
+
+def test_crash_before_rename_leaves_the_old_record(folder, capsys, monkeypatch):
+    run(capsys, path=str(folder), state="live", color="blue", version="1.0.0")
+    before = (folder / "state.json").read_bytes()
+
+    def crash(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_atomic_file.os, "replace", crash)
+    failed = run(capsys, path=str(folder), state="live", color="green", version="1.1.0")
+    assert failed["failed"] is True and "No space left on device" in failed["msg"]
+    monkeypatch.undo()
+    assert (folder / "state.json").read_bytes() == before
+    assert sorted(os.listdir(str(folder))) == ["state.json"]
+    assert run(capsys, path=str(folder))["state"]["live"]["color"] == "blue"
+
+
+def test_corrupt_state_fails_naming_the_file(folder, capsys):
+    folder.mkdir()
+    (folder / "state.json").write_text('{"schema": 1, "live": {"color": "bl')
+    result = run(capsys, path=str(folder))
+    assert result["failed"] is True
+    assert str(folder / "state.json") in result["msg"] and "not valid JSON" in result["msg"]
+    (folder / "state.json").write_text('{"schema": 1, "live": {"version": "1.0.0"}}')
+    assert "must be null or an object with color and version" in run(capsys, path=str(folder))["msg"]
+    (folder / "state.json").write_text('{"schema": 9, "live": null}')
+    assert "schema 9" in run(capsys, path=str(folder), state="live", color="blue", version="1.0.0")["msg"]
+
+
+def test_previous_sets_only_the_previous_slot(folder, capsys):
+    run(capsys, path=str(folder), state="live", color="green", version="1.1.0")
+    result = run(capsys, path=str(folder), state="previous", color="blue", version="1.0.0", image_id="sha256:aa")
+    assert result["changed"] is True
+    saved = state_file(folder)
+    assert saved["live"]["color"] == "green" and saved["previous"]["version"] == "1.0.0"
+    assert run(capsys, path=str(folder), state="previous", color="blue", version="1.0.0")["changed"] is False
+
+
+def test_read_reports_the_deploy_lock(folder, capsys):
+    DeployLock(str(folder)).acquire({"holder": "deploy 1.2.0", "user": "alice", "host": "host1", "pid": 42}, ttl=600)
+    lock = run(capsys, path=str(folder))["lock"]
+    assert lock["held"] is True and lock["holder"]["user"] == "alice"
+    assert lock["summary"].startswith("held by alice@host1 (pid 42, 'deploy 1.2.0')")
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"state": "record", "version": "1.0.0"}, "outcome"),
+    ({"state": "live", "color": "blue"}, "version"),
+    ({"state": "live", "color": "red", "version": "1.0.0"}, "color"),
+    ({"state": "record", "version": "1.0.0", "outcome": "success", "started_at": "yesterday"}, "started_at"),
+    ({"state": "record", "version": "1.0.0", "outcome": "success", "phases": {"start": "slow"}}, "phases.start"),
+    ({"history_limit": -1}, "history_limit"),
+    ({"state": "live", "color": "blue", "version": "1.0.0", "mode": "rw"}, "mode"),
+])
+def test_invalid_arguments_fail_with_the_reason(folder, capsys, args, message):
+    result = run(capsys, path=str(folder), **args)
+    assert result["failed"] is True and message in result["msg"]
+    assert not (folder / "state.json").exists() and not (folder / "history.jsonl").exists()
