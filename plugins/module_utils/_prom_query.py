@@ -1,0 +1,86 @@
+# -*- coding: utf-8 -*-
+# Copyright: ragops.platform maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Instant queries against the Prometheus HTTP API (/api/v1/query), with ansible.module_utils.urls."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import http.client
+import json
+import math
+
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlencode
+
+from ansible.module_utils.common.text.converters import to_native
+from ansible.module_utils.urls import Request
+
+
+class PrometheusError(Exception):
+    pass
+
+
+def _quote(value):
+    return '"%s"' % value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def selector(equal=None, regex=None):
+    """A PromQL label selector, for example {color="green",status=~"5.."}; values are escaped."""
+    parts = ["%s=%s" % (name, _quote(value)) for name, value in sorted((equal or {}).items())]
+    parts += ["%s=~%s" % (name, _quote(value)) for name, value in sorted((regex or {}).items())]
+    return "{%s}" % ",".join(parts)
+
+
+class PrometheusClient(object):
+    def __init__(self, base_url, timeout, validate_certs=True):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.validate_certs = validate_certs
+
+    def query(self, promql):
+        """An instant query. Returns a list of (labels, value) pairs; a scalar answer is one pair with
+        empty labels. Raises PrometheusError with Prometheus' own error text."""
+        url = "%s/api/v1/query?%s" % (self.base_url, urlencode({"query": promql}))
+        try:
+            response = Request().open(
+                "GET", url, timeout=self.timeout, validate_certs=self.validate_certs, use_proxy=False,
+                headers={"Accept": "application/json"},
+            )
+            raw = response.read()
+        except HTTPError as exc:
+            raw = exc.read()
+            detail = _error_text(raw) or "HTTP %s" % exc.code
+            raise PrometheusError("Prometheus at %s rejected %r: %s" % (self.base_url, promql, detail))
+        except (URLError, OSError, ValueError, http.client.HTTPException) as exc:
+            raise PrometheusError("Prometheus at %s is unreachable: %s"
+                                  % (self.base_url, to_native(getattr(exc, "reason", None) or exc)))
+        try:
+            answer = json.loads(to_native(raw))
+        except ValueError:
+            raise PrometheusError("Prometheus at %s answered something other than JSON" % self.base_url)
+        if answer.get("status") != "success":
+            raise PrometheusError("Prometheus at %s failed %r: %s" % (self.base_url, promql, answer.get("error")))
+        data = answer.get("data") or {}
+        kind, result = data.get("resultType"), data.get("result")
+        if kind == "vector":
+            return [(item.get("metric", {}), float(item["value"][1])) for item in result or []]
+        if kind == "scalar":
+            return [({}, float(result[1]))]
+        raise PrometheusError("Prometheus answered a %s to %r; an instant vector was expected" % (kind, promql))
+
+    def value(self, promql):
+        """The single value of a query that aggregates to one series; None for an empty answer or NaN."""
+        values = [value for _labels, value in self.query(promql) if not math.isnan(value)]
+        if not values:
+            return None
+        return float(sum(values))
+
+
+def _error_text(raw):
+    try:
+        return json.loads(to_native(raw)).get("error")
+    except (ValueError, AttributeError):
+        return None

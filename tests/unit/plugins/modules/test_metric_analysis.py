@@ -1,0 +1,294 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.ragops.platform.plugins.modules import metric_analysis
+from ansible_collections.ragops.platform.tests.unit.plugins.release_fakes import (
+    FakeApp,
+    FakePrometheus,
+    closed_port_url,
+    run_module,
+)
+
+FAST = {"window": 0.6, "interval": 0.1, "request_timeout": 2}
+
+
+@pytest.fixture
+def servers():
+    started = []
+    yield started
+    for server in started:
+        server.close()
+
+
+def app(servers, **kwargs):
+    fake = FakeApp(**kwargs)
+    servers.append(fake)
+    return fake
+
+
+def analyse(capsys, check_mode=False, **args):
+    return run_module(metric_analysis, dict(FAST, color="green", **args), capsys, check_mode=check_mode)
+
+
+def from_app(fake, capsys, **args):
+    return analyse(capsys, source="app_metrics", app_metrics_url=fake.metrics_url, **args)
+
+
+def test_good_release_passes_every_check(servers, capsys):
+    fake = app(servers, per_scrape=[(50, 0, 0.02)])
+    result = from_app(fake, capsys, version="1.1.0")
+    assert not result.get("failed"), result
+    assert result["verdict"] == "pass" and result["changed"] is False
+    assert result["source_used"] == "app_metrics" and result["checks_planned"] == 6
+    assert len(result["checks"]) == 6 and result["failing_checks"] == 0
+    for check in result["checks"]:
+        assert check["samples"] == 50 and check["errors"] == 0 and check["error_rate"] == 0.0
+        assert check["p95_ms"] == 24.25 and check["ok"] is True  # 0.02 s falls in the (0.01, 0.025] bucket
+        assert check["reason"] == "error rate 0.0% <= 5.0%, p95 latency 24.2 ms <= 1000 ms"
+    assert result["decision_at"].endswith("Z") and result["decision_epoch"] > 0
+    assert result["msg"] == "metric analysis of green 1.1.0 via app_metrics: pass: 6 of 6 checks passed, " \
+                            "0 failing (limit 1)"
+
+
+def test_half_errors_fail_fast_with_the_numbers(servers, capsys):
+    fake = app(servers, per_scrape=[(50, 0, 0.01), (100, 48, 0.01), (50, 0, 0.01)])
+    result = from_app(fake, capsys)
+    assert result["failed"] is True and result["verdict"] == "fail"
+    assert len(result["checks"]) == 2, "stops at the first failing check"
+    assert fake.scrapes == 3  # baseline + 2 checks, nothing after the decision
+    failing = result["checks"][1]
+    assert failing["ok"] is False and failing["samples"] == 100 and failing["errors"] == 48
+    assert failing["error_rate"] == 0.48
+    assert result["failing_checks"] == 1
+    assert result["msg"] == ("metric analysis of green via app_metrics: fail: "
+                             "error rate 48.0% > 5.0% at check 2/6 (100 requests)")
+
+
+def test_slow_release_fails_on_p95(servers, capsys):
+    fake = app(servers, per_scrape=[(40, 0, 2.0)])
+    result = from_app(fake, capsys, max_p95_latency_ms=500)
+    assert result["failed"] is True and len(result["checks"]) == 1
+    assert result["checks"][0]["p95_ms"] == 2425.0
+    assert result["msg"].endswith("p95 latency 2425 ms > 500 ms at check 1/6 (40 requests)")
+
+
+def test_failure_limit_tolerates_isolated_failures(servers, capsys):
+    fake = app(servers, per_scrape=[(50, 10, 0.01), (50, 0, 0.01)])
+    result = from_app(fake, capsys, failure_limit=2)
+    assert result["verdict"] == "pass" and result["failing_checks"] == 1 and len(result["checks"]) == 6
+
+
+def test_failure_limit_reached_names_the_count(servers, capsys):
+    fake = app(servers, per_scrape=[(50, 10, 0.01), (50, 0, 0.01), (50, 10, 0.01)])
+    result = from_app(fake, capsys, failure_limit=2)
+    assert result["failed"] is True and len(result["checks"]) == 3
+    assert result["msg"].endswith("error rate 20.0% > 5.0% at check 3/6 (50 requests); "
+                                  "2 failing checks reached failure_limit 2")
+
+
+def test_too_few_samples_is_inconclusive_and_fails_by_default(servers, capsys):
+    fake = app(servers, per_scrape=[(5, 0, 0.01)])
+    result = from_app(fake, capsys)
+    assert result["failed"] is True and result["verdict"] == "inconclusive"
+    assert all(check["ok"] is None for check in result["checks"]) and len(result["checks"]) == 6
+    assert result["checks"][0]["reason"] == "5 requests < min_samples 20"
+    assert result["msg"].endswith("no check reached min_samples 20 in 6 checks (most: 5 requests; probes disabled)")
+    assert result["probes_sent"] == 0
+
+
+def test_inconclusive_can_pass(servers, capsys):
+    fake = app(servers, per_scrape=[(5, 0, 0.01)])
+    result = from_app(fake, capsys, on_inconclusive="pass")
+    assert not result.get("failed") and result["verdict"] == "inconclusive" and result["changed"] is False
+
+
+def test_probes_raise_the_samples_to_a_verdict(servers, capsys):
+    fake = app(servers, per_scrape=[(0, 0, 0.01)])
+    result = from_app(fake, capsys, window=0.9, interval=0.3, probe_url=fake.query_url, probe_rate=200)
+    assert not result.get("failed"), result
+    assert result["verdict"] == "pass"
+    assert result["probes_sent"] >= 20 and result["probe_failures"] == 0 and fake.queries == result["probes_sent"]
+    first = result["checks"][0]
+    assert first["probes_sent"] >= 20 and first["samples"] == first["probes_sent"] and first["ok"] is True
+
+
+def test_probes_stop_while_real_traffic_is_enough(servers, capsys):
+    fake = app(servers, per_scrape=[(100, 0, 0.01)])
+    result = from_app(fake, capsys, window=0.9, interval=0.3, probe_url=fake.query_url, probe_rate=50)
+    assert result["verdict"] == "pass"
+    assert result["checks"][0]["probes_sent"] > 0, "the first interval is probed"
+    assert [check["probes_sent"] for check in result["checks"][1:]] == [0, 0]
+
+
+def test_probe_errors_answered_by_the_color_fail_the_check(servers, capsys):
+    fake = app(servers, per_scrape=[(0, 0, 0.01)], query_status=500)
+    result = from_app(fake, capsys, window=0.9, interval=0.3, probe_url=fake.query_url, probe_rate=200)
+    assert result["failed"] is True and len(result["checks"]) == 1
+    check = result["checks"][0]
+    assert check["errors"] == check["samples"] == check["probes_sent"] == check["probe_failures"] >= 20
+    assert "error rate 100.0% > 5.0%; last probe failure: HTTP 500 at check 1/3" in result["msg"]
+
+
+def test_unanswered_probes_count_as_failed_requests(servers, capsys):
+    fake = app(servers, per_scrape=[(0, 0, 0.01)])
+    result = from_app(fake, capsys, window=0.9, interval=0.3, probe_url=closed_port_url("/api/query"),
+                      probe_rate=200)
+    assert result["failed"] is True
+    check = result["checks"][0]
+    assert check["samples"] == check["errors"] == check["probe_failures"] >= 20 and fake.queries == 0
+    assert check["reason"].startswith("error rate 100.0% > 5.0%; last probe failure: connection failed")
+
+
+def test_unreachable_metrics_is_a_failing_check(capsys):
+    result = analyse(capsys, source="app_metrics", app_metrics_url=closed_port_url("/metrics"))
+    assert result["failed"] is True and result["verdict"] == "fail" and len(result["checks"]) == 1
+    assert result["checks"][0]["reason"].startswith("cannot scrape http://127.0.0.1:")
+
+
+def test_wrong_color_behind_the_metrics_url_fails_at_once(servers, capsys):
+    fake = app(servers, color="blue", version="1.0.0")
+    result = from_app(fake, capsys, version="1.1.0")
+    assert result["failed"] is True and result["verdict"] == "fail" and result["checks"] == []
+    assert result["msg"] == "metric analysis of green: %s is served by color blue version 1.0.0, not green " \
+                            "version 1.1.0" % fake.metrics_url
+
+
+def test_a_restarted_process_counts_from_zero(servers, capsys):
+    fake = app(servers, per_scrape=[(50, 0, 0.01)])
+    fake.observe("200", 0.01, 10000)
+    original = fake.handle
+
+    def restart_after_baseline(method, path, body):
+        if path == "/metrics" and fake.scrapes == 1:
+            fake.reset()
+        return original(method, path, body)
+
+    fake.handle = restart_after_baseline
+    result = from_app(fake, capsys, window=0.2)
+    assert result["verdict"] == "pass" and [check["samples"] for check in result["checks"]] == [50, 50]
+
+
+def test_check_mode_skips(capsys):
+    result = analyse(capsys, check_mode=True, source="app_metrics", app_metrics_url=closed_port_url("/metrics"))
+    assert result["verdict"] == "skipped" and result["changed"] is False and not result.get("failed")
+    assert result["checks"] == []
+
+
+def prometheus_answers(total, errors, p95, build_info=True):
+    def answer(query):
+        if query.startswith("rag_build_info"):
+            return [({"color": "green", "version": "1.1.0"}, 1)] if build_info else []
+        if query.startswith("histogram_quantile"):
+            return [({}, p95)]
+        if 'status=~"5.."' in query:
+            return [({}, errors)] if errors is not None else []
+        return [({}, total)] if total is not None else []
+    return answer
+
+
+def test_prometheus_queries_filter_on_the_color(servers, capsys):
+    prometheus = FakePrometheus(prometheus_answers(200.4, 2, 0.012))
+    servers.append(prometheus)
+    result = analyse(capsys, source="prometheus", prometheus_url=prometheus.url, version="1.1.0")
+    assert not result.get("failed"), result
+    assert result["verdict"] == "pass" and result["source_used"] == "prometheus"
+    check = result["checks"][0]
+    assert check["samples"] == 200 and check["errors"] == 2 and check["p95_ms"] == 12.0
+    assert check["error_rate"] == round(2 / 200.4, 4)
+    selector = '{color="green",endpoint="/api/query",version="1.1.0"'
+    assert prometheus.queries[0] == 'rag_build_info{color="green",version="1.1.0"}'
+    assert prometheus.queries[1:4] == [
+        "sum(increase(rag_requests_total%s}[15000ms]))" % selector,
+        'sum(increase(rag_requests_total%s,status=~"5.."}[15000ms]))' % selector,
+        "histogram_quantile(0.95, sum by (le) (increase(rag_request_duration_seconds_bucket%s}[15000ms])))" % selector,
+    ]
+    assert all('color="green"' in query for query in prometheus.queries)
+
+
+def test_prometheus_range_option(servers, capsys):
+    prometheus = FakePrometheus(prometheus_answers(200, 0, 0.01))
+    servers.append(prometheus)
+    analyse(capsys, source="prometheus", prometheus_url=prometheus.url, prometheus_range=7.5, window=0.1)
+    assert prometheus.queries[1].endswith("[7500ms]))")
+
+
+def test_prometheus_error_rate_fails_fast(servers, capsys):
+    prometheus = FakePrometheus(prometheus_answers(96, 46, 0.01))
+    servers.append(prometheus)
+    result = analyse(capsys, source="auto", prometheus_url=prometheus.url)
+    assert result["failed"] is True and result["source_used"] == "prometheus" and len(result["checks"]) == 1
+    assert result["msg"] == ("metric analysis of green via prometheus: fail: "
+                             "error rate 47.9% > 5.0% at check 1/6 (96 requests)")
+
+
+def test_prometheus_without_data_is_inconclusive(servers, capsys):
+    prometheus = FakePrometheus(prometheus_answers(None, None, float("nan")))
+    servers.append(prometheus)
+    result = analyse(capsys, source="prometheus", prometheus_url=prometheus.url, on_inconclusive="pass")
+    assert result["verdict"] == "inconclusive" and result["checks"][0]["samples"] == 0
+    assert result["checks"][0]["p95_ms"] is None
+
+
+def test_prometheus_query_errors_make_checks_inconclusive(servers, capsys):
+    def answer(query):
+        if query.startswith("rag_build_info"):
+            return [({}, 1)]
+        return 400, {"status": "error", "errorType": "bad_data", "error": "parse error"}
+    prometheus = FakePrometheus(answer)
+    servers.append(prometheus)
+    result = analyse(capsys, source="prometheus", prometheus_url=prometheus.url)
+    assert result["verdict"] == "inconclusive" and result["checks"][0]["ok"] is None
+    assert "parse error" in result["checks"][0]["reason"]
+
+
+def test_auto_falls_back_to_app_metrics_when_prometheus_is_down(servers, capsys, monkeypatch):
+    warnings = []
+    # Where warnings land in the result depends on what else the test process loaded: record them at the source.
+    monkeypatch.setattr(metric_analysis.AnsibleModule, "warn", lambda module, text: warnings.append(text))
+    fake = app(servers, per_scrape=[(50, 0, 0.01)])
+    result = analyse(capsys, prometheus_url=closed_port_url(), app_metrics_url=fake.metrics_url)
+    assert result["verdict"] == "pass" and result["source_used"] == "app_metrics"
+    assert len(warnings) == 1 and "is unreachable" in warnings[0]
+    assert warnings[0].endswith("analysing green from %s instead" % fake.metrics_url)
+
+
+def test_auto_falls_back_when_prometheus_has_no_series_of_the_color(servers, capsys):
+    fake = app(servers, per_scrape=[(50, 0, 0.01)])
+    prometheus = FakePrometheus(prometheus_answers(1, 1, 1, build_info=False))
+    servers.append(prometheus)
+    result = analyse(capsys, prometheus_url=prometheus.url, app_metrics_url=fake.metrics_url)
+    assert result["source_used"] == "app_metrics" and prometheus.queries == ['rag_build_info{color="green"}']
+
+
+def test_auto_without_any_source_fails(capsys):
+    result = analyse(capsys, prometheus_url=closed_port_url())
+    assert result["failed"] is True and "app_metrics_url is not set" in result["msg"]
+
+
+def test_explicit_prometheus_down_fails(capsys):
+    url = closed_port_url("")
+    result = analyse(capsys, source="prometheus", prometheus_url=url)
+    assert result["failed"] is True and result["msg"].startswith("Prometheus at %s is unreachable" % url)
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"interval": 2, "window": 1}, "interval (2.0) must not exceed window (1.0)"),
+    ({"max_error_rate": 1.5}, "max_error_rate must be between 0 and 1"),
+    ({"min_samples": 0}, "min_samples must be at least 1"),
+    ({"failure_limit": 0}, "failure_limit must be at least 1"),
+    ({"probe_body": "{not json"}, "probe_body is not JSON"),
+])
+def test_bad_settings_are_rejected(capsys, args, message):
+    result = analyse(capsys, source="app_metrics", app_metrics_url=closed_port_url(), **args)
+    assert result["failed"] is True and message in result["msg"]
+
+
+def test_app_metrics_source_needs_its_url(capsys):
+    result = analyse(capsys, source="app_metrics")
+    assert result["failed"] is True and "app_metrics_url" in result["msg"]

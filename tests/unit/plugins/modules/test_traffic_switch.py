@@ -1,0 +1,203 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+import pytest
+
+from ansible_collections.ragops.platform.plugins.modules import traffic_switch
+from ansible_collections.ragops.platform.tests.unit.plugins.release_fakes import FakeAdmin, FakeLB, run_module
+
+
+@pytest.fixture
+def admin(tmp_path):
+    fake = FakeAdmin(tmp_path, color="blue")
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def lb(admin):
+    fake = FakeLB(admin)
+    yield fake
+    fake.close()
+
+
+def switch(admin, capsys, check_mode=False, **args):
+    args = dict({"admin_socket": admin.socket_path, "request_timeout": 2}, **args)
+    return run_module(traffic_switch, args, capsys, check_mode=check_mode)
+
+
+def test_switch_makes_the_color_live_persists_and_verifies(admin, lb, capsys):
+    result = switch(admin, capsys, color="green", verify_url=lb.url, state_file=admin.state_file)
+    assert not result.get("failed"), result
+    assert result["changed"] is True and result["switched"] is True
+    assert result["previous_color"] == "blue" and result["color"] == "green"
+    assert result["diff"] == {"before": {"color": "blue", "persisted": "blue"},
+                              "after": {"color": "green", "persisted": "green"}}
+    assert result["persisted"] is True and result["generation"] == 1
+    assert result["switch_ms"] >= 0 and result["switched_at"] > 0
+    assert admin.color == "green" and admin.persisted()[0] == "green"
+    assert admin.puts == [{"body": "green", "expect": "blue"}]  # compare-and-set against the observed color
+    assert result["verified"] is True
+    assert result["verification"]["served_by"] == {"green": 10}
+    assert result["verification"]["requests"] == 10 and result["verification"]["streak"] == 10
+
+
+def test_second_run_is_idempotent_and_still_verifies(admin, lb, capsys):
+    switch(admin, capsys, color="green", verify_url=lb.url)
+    result = switch(admin, capsys, color="green", verify_url=lb.url, verify_requests=3)
+    assert result["changed"] is False and result["switched"] is False
+    assert result["switch_ms"] is None
+    assert len(admin.puts) == 1
+    assert result["verified"] is True and result["verification"]["served_by"] == {"green": 3}
+    assert result["diff"]["before"] == result["diff"]["after"]
+
+
+def test_without_verify_url_nothing_is_verified(admin, capsys):
+    result = switch(admin, capsys, color="green")
+    assert result["changed"] is True and result["verified"] is None and result["verification"] is None
+
+
+def test_check_mode_predicts_the_switch_without_a_put(admin, lb, capsys):
+    result = switch(admin, capsys, check_mode=True, color="green", verify_url=lb.url)
+    assert result["changed"] is True and result["switched"] is False
+    assert result["diff"]["before"]["color"] == "blue" and result["diff"]["after"]["color"] == "green"
+    assert admin.puts == [] and admin.color == "blue" and admin.persisted()[0] == "blue"
+    assert result["verified"] is None and lb.served == []
+
+
+def test_check_mode_predicts_no_change_when_already_live(admin, capsys):
+    result = switch(admin, capsys, check_mode=True, color="blue")
+    assert result["changed"] is False and admin.puts == []
+
+
+def test_expect_current_mismatch_changes_nothing(admin, capsys):
+    result = switch(admin, capsys, color="green", expect_current="green")
+    assert result["failed"] is True
+    assert result["msg"] == "live color is blue, not the expected green: nothing switched"
+    assert admin.puts == [] and admin.color == "blue"
+
+
+def test_expect_current_is_sent_and_matches(admin, capsys):
+    result = switch(admin, capsys, color="green", expect_current="blue")
+    assert result["changed"] is True and admin.puts[0]["expect"] == "blue"
+
+
+def test_a_concurrent_switch_is_not_overwritten(admin, capsys):
+    def someone_else_switches(fake):
+        fake.color = "green"
+        fake.before_put = None
+
+    # The module reads blue, then another client switches before our PUT ?expect=blue arrives.
+    admin.before_put = someone_else_switches
+    result = switch(admin, capsys, color="green")
+    assert result["failed"] is True and result["changed"] is False and result["switched"] is False
+    assert "the live color changed to green meanwhile" in result["msg"]
+
+
+def test_a_put_without_answer_reports_what_is_live_now(admin, capsys):
+    def applied_then_hangs(fake):
+        fake.color = "green"
+        fake.before_put = None
+        time.sleep(1.5)
+
+    admin.before_put = applied_then_hangs
+    result = switch(admin, capsys, color="green", request_timeout=0.5)
+    assert result["failed"] is True and result["switched"] is True and result["changed"] is True
+    assert result["msg"].startswith("switch blue -> green: no answer to PUT /live (")
+    assert result["msg"].endswith("); the live color is now green")
+
+
+def test_busy_switch_lock_is_retried_with_backoff(admin, capsys):
+    admin.busy_answers = 2
+    result = switch(admin, capsys, color="green", switch_timeout=5)
+    assert result["changed"] is True and len(admin.puts) == 3 and admin.color == "green"
+
+
+def test_busy_switch_lock_gives_up_after_switch_timeout(admin, capsys):
+    admin.busy_answers = 10 ** 6
+    result = switch(admin, capsys, color="green", switch_timeout=0.3)
+    assert result["failed"] is True and result["changed"] is False
+    assert "HTTP 409: another switch is in progress" in result["msg"]
+    assert admin.color == "blue"
+
+
+def test_persist_failure_reports_unchanged(admin, capsys):
+    admin.persist_fails = True
+    result = switch(admin, capsys, color="green")
+    assert result["failed"] is True and result["changed"] is False
+    assert result["msg"] == ("switch blue -> green refused, live color unchanged: nginx answered HTTP 500: "
+                             "live color unchanged: cannot persist")
+
+
+def test_stale_persisted_color_is_rewritten(admin, capsys):
+    admin.write_state("green")  # live blue, but a restart would come back on green
+    result = switch(admin, capsys, color="blue")
+    assert result["changed"] is True and result["switched"] is False and result["persisted"] is True
+    assert result["diff"] == {"before": {"color": "blue", "persisted": "green"},
+                              "after": {"color": "blue", "persisted": "blue"}}
+    assert admin.persisted()[0] == "blue"
+
+
+def test_state_file_must_hold_the_new_color(admin, tmp_path, capsys):
+    other = tmp_path / "other_live_color"
+    other.write_text("blue\n")
+    result = switch(admin, capsys, color="green", state_file=str(other))
+    assert result["failed"] is True and result["switched"] is True and result["persisted"] is False
+    assert result["msg"] == "green is live but %s holds 'blue'" % other
+
+
+def test_verification_streak_resets_on_the_old_color(admin, lb, capsys):
+    lb.lag = 3
+    result = switch(admin, capsys, color="green", verify_url=lb.url, verify_requests=5)
+    assert result["verified"] is True
+    verification = result["verification"]
+    assert verification["served_by"] == {"blue": 3, "green": 5}
+    assert verification["requests"] == 8 and verification["streak"] == 5
+    assert verification["last_error"] == "served by blue"
+
+
+def test_verification_streak_resets_on_failed_requests(admin, lb, capsys):
+    lb.fail_next = 2
+    result = switch(admin, capsys, color="green", verify_url=lb.url, verify_requests=4)
+    assert result["verified"] is True
+    assert result["verification"]["failures"] == 2 and result["verification"]["requests"] == 6
+    assert result["verification"]["served_by"] == {"green": 4, "none": 2}
+
+
+def test_failed_verification_returns_the_partial_result(admin, lb, capsys):
+    lb.stuck = "blue"
+    result = switch(admin, capsys, color="green", verify_url=lb.url, verify_timeout=0.5)
+    assert result["failed"] is True
+    assert result["changed"] is True and result["switched"] is True and result["verified"] is False
+    assert result["previous_color"] == "blue" and admin.color == "green"
+    verification = result["verification"]
+    assert verification["streak"] == 0 and verification["served_by"]["blue"] == verification["requests"] > 0
+    assert result["msg"].startswith("switched blue -> green but verification failed: 0 of 10 requests in a row to %s"
+                                    % lb.url)
+    assert "served by blue=%d" % verification["requests"] in result["msg"]
+
+
+def test_switch_back_after_a_failed_analysis(admin, lb, capsys):
+    switch(admin, capsys, color="green", verify_url=lb.url)
+    result = switch(admin, capsys, color="blue", expect_current="green", verify_url=lb.url, verify_requests=5)
+    assert result["changed"] is True and result["previous_color"] == "green" and admin.color == "blue"
+    assert admin.puts[-1] == {"body": "blue", "expect": "green"} and result["verified"] is True
+
+
+def test_unreachable_admin_socket_fails_with_the_path(tmp_path, capsys):
+    missing = str(tmp_path / "nope.sock")
+    result = run_module(traffic_switch, {"color": "green", "admin_socket": missing}, capsys)
+    assert result["failed"] is True and result["changed"] is False
+    assert result["msg"].startswith("cannot reach the nginx admin API on %s" % missing)
+
+
+@pytest.mark.parametrize("option, value", [("verify_requests", 0), ("verify_timeout", 0), ("request_timeout", -1)])
+def test_bad_bounds_are_rejected(admin, capsys, option, value):
+    result = switch(admin, capsys, color="green", **{option: value})
+    assert result["failed"] is True and option in result["msg"] and admin.puts == []
