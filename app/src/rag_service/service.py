@@ -7,7 +7,11 @@ circuit breaker; the retry policy (transient errors only) wraps the attempts. Ca
 do without (embedding the query, generating the answer) and ingestion are retried. Redis calls on the
 query path (answer cache, corpus version check) are single attempts: they are optional to the answer,
 the next layer or the next check takes over, and a query must not wait out backoffs on a dead Redis.
-Health checks are single attempts too, so they report what they see.
+Health checks are single attempts too, so they report what they see. An in-process embedder or generator
+(the local defaults) does no I/O and cannot fail as a dependency, so it is called directly.
+
+answer() blocks on I/O and suits worker threads. answer_or_defer() is for an event loop: it answers at once
+when no I/O is needed, and otherwise hands back the rest of the same chain to run in a worker thread.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -81,6 +86,7 @@ class RagService:
         )
         self._cache = AnswerCache(self._redis, self._redis_guard, settings.redis_key_prefix, settings.cache_ttl_seconds)
         self._faq = Faq.load(settings.faq_path, settings.support_contact)
+        self._in_process = self._embedder.in_process and self._generator.in_process
 
     # Lifecycle
 
@@ -105,9 +111,29 @@ class RagService:
         try:
             return self._answer(query, top_k)
         except Exception:
-            log.exception("degradation chain failed")
-            metrics.DEGRADED_RESPONSES.labels(layer="error_handler").inc()
-            return apology(query, self._settings.support_contact)
+            return self._last_resort(query)
+
+    def answer_or_defer(self, query: str, top_k: int | None = None) -> Answer | Callable[[], Answer]:
+        """answer() for a caller on an event loop, which must not block on I/O. Never raises.
+
+        Returns the answer when it takes no I/O: the embedder and the generator are in-process, no corpus
+        version check is due, full RAG succeeds, and the answer cache needs no write. Otherwise returns a
+        function that completes the same chain, I/O included, for a worker thread: it returns the answer and
+        never raises either.
+        """
+        top_k = top_k or self._settings.default_top_k
+        if not self._in_process or self._index.check_due():
+            return partial(self.answer, query, top_k)
+        try:
+            try:
+                result = self._rag(query, top_k)
+            except Exception as exc:
+                log.debug("full RAG failed, degrading: %s", describe(exc))
+                return partial(self._finish_degraded, query, top_k)
+            entry = self._cache.entry(result, top_k) if result.sources else None
+        except Exception:
+            return self._last_resort(query)
+        return result if entry is None else partial(self._finish_cached, result, *entry)
 
     def _answer(self, query: str, top_k: int) -> Answer:
         try:
@@ -119,7 +145,19 @@ class RagService:
             if result.sources:
                 self._cache.put(result, top_k)
             return result
+        return self._degraded(query, top_k)
 
+    def _finish_cached(self, result: Answer, key: str, value: str) -> Answer:
+        self._cache.write(key, value)  # never raises
+        return result
+
+    def _finish_degraded(self, query: str, top_k: int) -> Answer:
+        try:
+            return self._degraded(query, top_k)
+        except Exception:
+            return self._last_resort(query)
+
+    def _degraded(self, query: str, top_k: int) -> Answer:
         cached = self._cache.get(query, top_k)
         if cached is not None:
             degraded = cached.to_answer(query)
@@ -130,12 +168,30 @@ class RagService:
         metrics.DEGRADED_RESPONSES.labels(layer=degraded.source).inc()
         return degraded
 
+    def _last_resort(self, query: str) -> Answer:
+        """The apology when the chain itself failed; call it from an except block (it logs the traceback)."""
+        log.exception("degradation chain failed")
+        metrics.DEGRADED_RESPONSES.labels(layer="error_handler").inc()
+        return apology(query, self._settings.support_contact)
+
     def _full_rag(self, query: str, top_k: int) -> Answer:
         self._index.maybe_refresh()
+        return self._rag(query, top_k)
+
+    def _rag(self, query: str, top_k: int) -> Answer:
+        """Full RAG on the index as it is (no version check)."""
         snapshot = self._index.current()
-        vector = self._embedder_guard.call(self._embedder.embed, [query])[0]
+        if self._embedder.in_process:
+            vector = self._embedder.embed([query])[0]
+        else:
+            vector = self._embedder_guard.call(self._embedder.embed, [query])[0]
         hits = [hit for hit in snapshot.search(vector, top_k) if hit.score >= self._settings.min_relevance_score]
-        generated = self._generator_guard.call(self._generator.generate, query, hits) if hits else None
+        if not hits:
+            generated = None
+        elif self._generator.in_process:
+            generated = self._generator.generate(query, hits)
+        else:
+            generated = self._generator_guard.call(self._generator.generate, query, hits)
         if generated is None:
             return Answer(
                 query=query,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
+from functools import lru_cache
 
 from rag_service.generation.generator import GeneratedAnswer
 from rag_service.retrieval.hashing_embedder import features
@@ -15,13 +17,23 @@ MAX_CHARS = 600
 MAX_SENTENCES = 3
 # A further sentence joins the answer only if it scores at least this share of the best one.
 RELATIVE_THRESHOLD = 0.7
+# Chunks whose sentences and features are kept ready (about 10 KB each): the chunks retrieved for popular
+# questions come back query after query.
+SENTENCE_CACHE_CHUNKS = 1024
 
 
-def overlap_score(query: set[str], sentence: set[str]) -> float:
+def overlap_score(query: AbstractSet[str], sentence: AbstractSet[str]) -> float:
     """Cosine similarity of binary feature vectors."""
     if not query or not sentence:
         return 0.0
     return len(query & sentence) / math.sqrt(len(query) * len(sentence))
+
+
+@lru_cache(maxsize=SENTENCE_CACHE_CHUNKS)
+def sentence_features(text: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    """The sentences of a chunk, in order, each with its set of features. Memoised by chunk text: splitting
+    and normalising the retrieved chunks was most of the cost of an answer."""
+    return tuple((sentence, frozenset(features(sentence))) for sentence in split_sentences(text))
 
 
 class ExtractiveGenerator:
@@ -31,18 +43,19 @@ class ExtractiveGenerator:
     be made of sentences that mention the query's terms; with none, there is no answer (None)."""
 
     name = "extractive"
+    in_process = True
 
     def generate(self, query: str, hits: Sequence[Hit]) -> GeneratedAnswer | None:
-        query_features = set(features(query))
+        query_features = frozenset(features(query))
         # (score, chunk rank, position in chunk, sentence); overlapping chunks repeat sentences.
         scored: list[tuple[float, int, int, str]] = []
         seen: set[str] = set()
         for rank, hit in enumerate(hits):
-            for position, sentence in enumerate(split_sentences(hit.text)):
+            for position, (sentence, terms) in enumerate(sentence_features(hit.text)):
                 if sentence in seen:
                     continue
                 seen.add(sentence)
-                score = overlap_score(query_features, set(features(sentence)))
+                score = overlap_score(query_features, terms)
                 if score > 0:
                     scored.append((score, rank, position, sentence))
         if not scored:

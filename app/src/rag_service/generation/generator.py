@@ -18,6 +18,9 @@ class GeneratedAnswer:
 
 class Generator(Protocol):
     name: str
+    # True when generate() computes in-process without I/O: it may run on the event loop, and it cannot
+    # fail as a dependency (no breaker or retry applies to it).
+    in_process: bool
 
     def generate(self, query: str, hits: Sequence[Hit]) -> GeneratedAnswer | None:
         """Answer from the retrieved chunks (at least one, best first); None when they hold no answer."""

@@ -28,6 +28,8 @@ def build_messages(query: str, hits: Sequence[Hit]) -> list[dict[str, str]]:
 
 
 class OpenAIChatGenerator:
+    in_process = False
+
     def __init__(self, base_url: str, api_key: SecretStr | None, model: str, timeout_seconds: float) -> None:
         self.name = f"openai:{model}"
         self.model = model

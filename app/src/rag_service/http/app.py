@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from rag_service import metrics
 from rag_service.config import Settings
-from rag_service.http.api import api_router
+from rag_service.http.api import api_router, query_shortcut
 from rag_service.http.drills import Drills
 from rag_service.http.errors import install_error_handlers
 from rag_service.http.health import health_router
@@ -70,6 +70,7 @@ def create_app(settings: Settings, service: Service | None = None, lifecycle: Li
         lifecycle=lifecycle,
         max_body_bytes=settings.max_body_bytes,
         json_paths=JSON_PATHS,
+        shortcuts={"/api/query": query_shortcut(ctx)},
     )
     _document_errors_as_400(app)
     return app

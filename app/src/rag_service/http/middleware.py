@@ -2,7 +2,8 @@
 
 For every HTTP request it adds X-App-Version / X-App-Color / X-Request-ID, enforces the JSON content
 type and the body size limit on the JSON endpoints while the body streams in, turns an unexpected
-exception into a JSON 500, records the bounded-label metrics and writes one JSON log line.
+exception into a JSON 500, records the bounded-label metrics and writes one JSON log line. A JSON endpoint
+may have a shortcut: given the body, it answers directly, or returns None to let the app handle the request.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag_service import metrics
@@ -32,6 +35,9 @@ _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"
 _CLOSE = (b"connection", b"close")
 
 
+Shortcut = Callable[[Scope, bytes], Awaitable[Response | None]]
+
+
 class BodyRejected(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -48,12 +54,14 @@ class RequestMiddleware:
         lifecycle: Lifecycle,
         max_body_bytes: int,
         json_paths: frozenset[str],
+        shortcuts: Mapping[str, Shortcut] | None = None,
     ) -> None:
         self.app = app
         self.identity = [(b"x-app-version", version.encode("ascii")), (b"x-app-color", color.encode("ascii"))]
         self.lifecycle = lifecycle
         self.max_body_bytes = max_body_bytes
         self.json_paths = json_paths
+        self.shortcuts = dict(shortcuts or {})
         self._counters: dict[tuple[str, str, int], Any] = {}
         self._durations: dict[str, Any] = {}
 
@@ -96,11 +104,17 @@ class RequestMiddleware:
             if scope["method"] == "POST" and scope["path"] in self.json_paths:
                 endpoint = scope["path"]
                 try:
-                    receive = await self._read_json_body(content_type, content_length, receive)
+                    receive, body = await self._read_json_body(content_type, content_length, receive)
                 except BodyRejected as rejected:
                     close = True
                     await json_error(400, rejected.message)(scope, receive, send_with_headers)
                     return
+                shortcut = self.shortcuts.get(endpoint)
+                if shortcut is not None and body is not None:
+                    response = await shortcut(scope, body)
+                    if response is not None:
+                        await response(scope, receive, send_with_headers)
+                        return
             await self.app(scope, receive, send_with_headers)
         except asyncio.CancelledError:
             if lifecycle.draining:
@@ -127,8 +141,9 @@ class RequestMiddleware:
 
     async def _read_json_body(
         self, content_type: bytes | None, content_length: bytes | None, receive: Receive
-    ) -> Receive:
-        """Read the whole body within the limit (without buffering past it); return a receive that replays it."""
+    ) -> tuple[Receive, bytes | None]:
+        """Read the whole body within the limit (without buffering past it); return a receive that replays it,
+        and the body (None if the client went away before sending all of it)."""
         if content_type is None or content_type.split(b";", 1)[0].strip().lower() != b"application/json":
             raise BodyRejected("body: Content-Type must be application/json")
         limit = self.max_body_bytes
@@ -137,6 +152,7 @@ class RequestMiddleware:
             raise BodyRejected(too_large)
         chunks: list[bytes] = []
         size = 0
+        body: bytes | None = None
         while True:
             message = await receive()
             if message["type"] != "http.request":  # disconnected: let the app see it
@@ -148,7 +164,8 @@ class RequestMiddleware:
                 raise BodyRejected(too_large)
             chunks.append(chunk)
             if not message.get("more_body", False):
-                first = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                body = b"".join(chunks)
+                first = {"type": "http.request", "body": body, "more_body": False}
                 break
 
         async def replay() -> Message:
@@ -158,7 +175,7 @@ class RequestMiddleware:
                 return message
             return await receive()
 
-        return replay
+        return replay, body
 
     def _record(self, scope: Scope, endpoint: str, status: int, seconds: float, request_id: bytes) -> None:
         method = scope["method"] if scope["method"] in _METHODS else "other"

@@ -39,7 +39,12 @@ class Lifecycle:
 
 
 class Service(Protocol):
-    """The service core's facade (rag_service.service.RagService), as the HTTP layer uses it."""
+    """The service core's facade (rag_service.service.RagService), as the HTTP layer uses it.
+
+    The HTTP layer also uses `answer_or_defer(query, top_k) -> Answer | Callable[[], Answer]` when the
+    service has it: the answer when it needs no I/O, else a blocking function returning it (never raising),
+    for a worker thread. Without it, answer() runs in a worker thread.
+    """
 
     def start(self) -> None: ...
     def close(self) -> None: ...

@@ -16,6 +16,9 @@ class Embedder(Protocol):
     name: str  # identifies the vector space; part of each document's fingerprint
     dim: int
     batch_size: int  # texts per embed() call the caller should send at most
+    # True when embed() computes in-process without I/O: it may run on the event loop, and it cannot fail
+    # as a dependency (no breaker or retry applies to it).
+    in_process: bool
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """One L2-normalised float32 row per text (a text with no words gives a zero row)."""

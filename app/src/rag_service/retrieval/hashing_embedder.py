@@ -30,6 +30,7 @@ class HashingEmbedder:
     the cosine similarity."""
 
     batch_size = 1024
+    in_process = True
 
     def __init__(self, dim: int) -> None:
         self.name = f"hashing-{dim}"

@@ -16,6 +16,7 @@ class OpenAIEmbedder:
     its vector size is a deployment setting rather than whatever the model returns."""
 
     batch_size = 128
+    in_process = False
 
     def __init__(self, base_url: str, api_key: SecretStr | None, model: str, dim: int, timeout_seconds: float) -> None:
         self.name = f"openai:{model}"

@@ -58,14 +58,43 @@ class IndexSnapshot:
             scores = vector[nonzero] @ self._columns[nonzero]
         else:
             scores = vector @ self._columns
-        if top_k < self.size:
-            candidates = np.argpartition(-scores, top_k)[:top_k]
-        else:
-            candidates = np.arange(self.size)
-        best = candidates[np.argsort(-scores[candidates], kind="stable")]
+        best = top_distinct(scores, top_k) if top_k < self.size else None
+        if best is None:
+            if top_k < self.size:
+                candidates = np.argpartition(-scores, top_k)[:top_k]
+            else:
+                candidates = np.arange(self.size)
+            best = candidates[np.argsort(-scores[candidates], kind="stable")]
         return [
             Hit(self._chunk_ids[i], self._doc_ids[i], self._titles[i], self._texts[i], float(scores[i])) for i in best
         ]
+
+
+def top_distinct(scores: np.ndarray, top_k: int) -> np.ndarray | None:
+    """The rows of the top_k scores, best first, when the top_k + 1 highest scores are all distinct and
+    positive; None otherwise (the caller then uses argpartition over every score).
+
+    With distinct values the top_k rows and their order are unique, so this is exactly what argpartition
+    and a stable sort would return; with ties their choice is the reference, hence the fallback. It is
+    faster because a sparse query leaves most scores tied (at 0), where argpartition over 10,000 chunks is
+    slow: only the rows scoring at least a fraction of the best are ranked here.
+    """
+    highest = scores.max()
+    if not highest > 0:  # also NaN
+        return None
+    for fraction in (0.5, 0.25):
+        rows = np.flatnonzero(scores >= highest * fraction)
+        if len(rows) > top_k:
+            break
+    else:
+        return None
+    candidates = scores[rows]
+    order = np.argpartition(-candidates, top_k)[: top_k + 1]
+    order = order[np.argsort(-candidates[order])]
+    ranked = candidates[order]
+    if not np.all(ranked[:-1] > ranked[1:]):
+        return None
+    return rows[order[:top_k]]
 
 
 class VectorIndex:
@@ -104,6 +133,10 @@ class VectorIndex:
         """Check the version now and rebuild if it changed. Raises what check_version/load raise."""
         with self._lock:
             self._refresh_locked()
+
+    def check_due(self) -> bool:
+        """Whether maybe_refresh() would check the corpus version (a Redis read) if called now."""
+        return time.monotonic() >= self._next_check
 
     def maybe_refresh(self) -> None:
         """refresh() at most once per check interval, by one thread; others go on with the current
