@@ -7,7 +7,7 @@ VERSION ?= 1.0.0
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/collections
 
-.PHONY: help setup up down image test test-app test-lint test-sanity test-units test-molecule bench
+.PHONY: help setup up down image deploy rollback status test test-app test-lint test-sanity test-units test-molecule bench bench-release
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -26,6 +26,15 @@ down: ## Remove the stack (containers, network); PURGE=1 also removes the data v
 image: setup ## Build the app image for VERSION
 	scripts/host/build-app-image.sh $(VERSION)
 
+deploy: ## Ship VERSION blue/green on a running stack (deploy.yml)
+	ansible-playbook deploy.yml -e version=$(VERSION)
+
+rollback: ## Make the previous version live again (rollback.yml)
+	ansible-playbook rollback.yml
+
+status: ## Live and idle colors, health, history and lock (status.yml)
+	ansible-playbook status.yml
+
 test: setup test-app test-lint test-sanity test-units test-molecule ## Run every test
 
 test-app: ## The reference service's tests (unit, integration, image)
@@ -40,8 +49,13 @@ test-sanity: ## ansible-test sanity on the collection
 test-units: ## Unit tests of the collection's plugins and modules
 	PYTHONPATH=$(CURDIR)/collections python -m pytest -q -p no:cacheprovider tests/unit
 
-test-molecule: ## Every Molecule scenario (converges the real stack on this Docker engine)
+test-molecule: ## Every Molecule scenario: default, bluegreen and faults (the real stack on this Docker engine)
 	molecule test --all
 
 bench: setup ## Benchmark the app image (prints p50/p95/p99, req/s, errors, memory)
 	bench/app_query_bench.sh $(VERSION)
+
+bench-release: setup ## Benchmark the release engine on a running stack (make up): deploy, no-op, rollback, switches
+	scripts/host/build-app-image.sh 1.0.0
+	scripts/host/build-app-image.sh 1.1.0
+	python bench/release_bench.py $(BENCH_ARGS)

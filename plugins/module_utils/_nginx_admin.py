@@ -10,10 +10,12 @@ __metaclass__ = type
 
 import http.client
 import json
+import time
 from urllib.error import HTTPError, URLError
 
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 from ansible.module_utils.urls import Request
+from ansible_collections.ragops.platform.plugins.module_utils._backoff import Backoff
 
 COLORS = ("blue", "green")
 
@@ -76,6 +78,19 @@ class NginxAdmin(object):
 def is_busy(status, body):
     """A 409 because another PUT holds nginx' 5 s switch lock (retryable), not an expect mismatch."""
     return status == 409 and "color" not in body
+
+
+def switch_live(admin, color, expect, switch_timeout, initial=0.05, cap=1.0):
+    """PUT /live (compare-and-set from ``expect``), retried with capped backoff while another switch holds
+    nginx' lock, for up to ``switch_timeout`` seconds. Returns (status, body) of the last answer."""
+    deadline = time.monotonic() + switch_timeout
+    backoff = Backoff(initial, cap=cap)
+    while True:
+        status, body = admin.put_live(color, expect=expect)
+        remaining = deadline - time.monotonic()
+        if not is_busy(status, body) or remaining <= 0:
+            return status, body
+        time.sleep(backoff.next_delay(remaining))
 
 
 def _reason(exc):

@@ -125,18 +125,31 @@ options:
     description: Timeout in seconds of each Prometheus query, scrape and probe.
     type: float
     default: 5
+  abort_to:
+    description:
+      - The color to give traffic back to the moment the analysis fails (a V(fail) verdict, or V(inconclusive) with
+        O(on_inconclusive=fail)), before the module returns. The switch is a compare-and-set from O(color) through
+        the nginx admin API on O(admin_socket), so it never overrides a switch made by someone else meanwhile.
+      - Without it nothing is switched and the caller must switch back itself, one task later.
+    type: str
+    choices: [blue, green]
+  admin_socket:
+    description: Path of the nginx admin API's unix socket on the host. Used with O(abort_to).
+    type: path
+    default: /opt/ragops/nginx/run/admin.sock
 attributes:
   check_mode:
     description: In check mode nothing is measured (before a switch there is nothing to analyse) and RV(verdict) is
       V(skipped).
     support: full
   diff_mode:
-    description: Nothing is changed, so there is no diff.
-    support: N/A
+    description: The only change is the abort switch (O(abort_to)), reported in RV(aborted); there is no diff.
+    support: none
 notes:
   - Run it on the Docker host, which reaches Prometheus on 127.0.0.1 and the colors at their fixed addresses.
-  - To take traffic away fast on failure, put this task in a C(block) whose C(rescue) starts with
-    M(ragops.platform.traffic_switch) back to the old color, before recording anything.
+  - To take traffic away fast on failure, set O(abort_to) to the old color, and put this task in a C(block) whose
+    C(rescue) runs M(ragops.platform.traffic_switch) back to the old color (a no-op that verifies, once the abort
+    switched), before recording anything.
 seealso:
   - module: ragops.platform.traffic_switch
 """
@@ -157,6 +170,8 @@ EXAMPLES = r"""
     probe_url: http://172.30.57.11:8000/api/query
     probe_rate: 10
     on_inconclusive: fail
+    abort_to: blue
+    admin_socket: /opt/ragops/nginx/run/admin.sock
   register: analysis
 
 - name: The same from the app's /metrics only, tolerating an inconclusive result
@@ -221,6 +236,12 @@ checks:
       description: Probes that failed during the check.
       type: int
       sample: 0
+    judged_on:
+      description: V(metrics) when the check was judged on the source's numbers; V(probes) when the source had
+        fewer requests than the probes sent (Prometheus not yet scraped the new color) and the probes' own
+        outcomes were judged instead.
+      type: str
+      sample: metrics
 checks_planned:
   description: O(window) divided by O(interval).
   returned: always
@@ -256,6 +277,31 @@ elapsed_ms:
   returned: always
   type: float
   sample: 10012.5
+aborted:
+  description: The abort switch to O(abort_to) after a failing analysis; null when none was attempted.
+  returned: always
+  type: dict
+  contains:
+    color:
+      description: The color traffic was given back to.
+      type: str
+      sample: blue
+    switched:
+      description: Whether nginx switched (false when it refused, for example because the live color had changed).
+      type: bool
+      sample: true
+    switched_at:
+      description: Epoch seconds when nginx confirmed the switch; null if it did not switch.
+      type: float
+      sample: 1795609360.418
+    switch_ms:
+      description: Duration of the admin call in milliseconds.
+      type: float
+      sample: 3.2
+    error:
+      description: Why it did not switch; null if it did.
+      type: str
+      sample: null
 """
 
 import datetime
@@ -269,6 +315,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 from ansible_collections.ragops.platform.plugins.module_utils import _prom_text as prom_text
 from ansible_collections.ragops.platform.plugins.module_utils._http_probe import probe
+from ansible_collections.ragops.platform.plugins.module_utils._nginx_admin import AdminError, NginxAdmin, switch_live
 from ansible_collections.ragops.platform.plugins.module_utils._prom_query import (
     PrometheusClient,
     PrometheusError,
@@ -470,6 +517,11 @@ def make_check(params, sampler, probes):
         measure_error, total, errors, p95 = exc, 0.0, 0.0, float("nan")
     total += probes["unanswered_failures"]
     errors += probes["unanswered_failures"]
+    source = "metrics"
+    if probes["sent"] > total:
+        # The source lags (Prometheus has not scraped the new series yet): the probes' own outcomes are the
+        # freshest evidence, so a release that fails its probes is judged now, not a scrape later.
+        total, errors, source = float(probes["sent"]), float(probes["failures"]), "probes"
     ok, reason, error_rate, p95_ms = judge(params, total, errors, p95)
     if measure_error is not None and ok is not False:
         ok, reason = (False if measure_error.failing else None), to_native(measure_error)
@@ -486,8 +538,9 @@ def make_check(params, sampler, probes):
         "reason": reason,
         "probes_sent": probes["sent"],
         "probe_failures": probes["failures"],
+        "judged_on": source,
     }
-    real = total - probes["answered"] - probes["unanswered_failures"]
+    real = 0 if source == "probes" else total - probes["answered"] - probes["unanswered_failures"]
     return check, real
 
 
@@ -608,6 +661,24 @@ def choose_sampler(module):
                              params["request_timeout"])
 
 
+def abort_switch(params):
+    """Give traffic back to abort_to at once, compare-and-set from the analysed color."""
+    aborted = {"color": params["abort_to"], "switched": False, "switched_at": None, "switch_ms": None, "error": None}
+    admin = NginxAdmin(params["admin_socket"], params["request_timeout"])
+    started = time.monotonic()
+    try:
+        status, body = switch_live(admin, params["abort_to"], params["color"], params["request_timeout"])
+    except AdminError as exc:
+        aborted["error"] = to_native(exc)
+        return aborted
+    aborted["switch_ms"] = round((time.monotonic() - started) * 1000, 1)
+    if status == 200:
+        aborted.update(switched=True, switched_at=time.time())
+    else:
+        aborted["error"] = "nginx answered HTTP %s: %s" % (status, body.get("error") or body)
+    return aborted
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -629,31 +700,41 @@ def main():
             probe_rate=dict(type="float", default=10),
             on_inconclusive=dict(type="str", default="fail", choices=["pass", "fail"]),
             request_timeout=dict(type="float", default=5),
+            abort_to=dict(type="str", choices=["blue", "green"]),
+            admin_socket=dict(type="path", default="/opt/ragops/nginx/run/admin.sock"),
         ),
         required_if=[("source", "app_metrics", ["app_metrics_url"])],
         supports_check_mode=True,
     )
     validate(module)
     params = module.params
+    if params["abort_to"] == params["color"]:
+        module.fail_json(msg="abort_to must be the other color than color (%s)" % params["color"])
     if module.check_mode:
         module.exit_json(changed=False, verdict="skipped", checks=[], checks_planned=0, failing_checks=0,
                          probes_sent=0, probe_failures=0, source_used=None, decision_at=None, decision_epoch=None,
-                         elapsed_ms=0.0, msg="check mode: nothing to analyse before a switch")
+                         elapsed_ms=0.0, aborted=None, msg="check mode: nothing to analyse before a switch")
     sampler = choose_sampler(module)
     prober = None
     if params["probe_url"]:
         prober = Prober(params["probe_url"], probe_body(params["probe_body"]), params["probe_rate"],
                         params["request_timeout"], params["color"])
+    label = params["color"] + ("" if params["version"] is None else " " + params["version"])
     try:
         result = analyse(params, sampler, prober)
+        result["msg"] = "metric analysis of %s via %s: %s: %s" % (label, sampler.name, result["verdict"], result["msg"])
     except IdentityError as exc:
         decision_at, decision_epoch = utc_now()
-        module.fail_json(msg="metric analysis of %s: %s" % (params["color"], exc), verdict="fail", checks=[],
-                         source_used=sampler.name, decision_at=decision_at, decision_epoch=decision_epoch)
-    label = params["color"] + ("" if params["version"] is None else " " + params["version"])
-    result["msg"] = "metric analysis of %s via %s: %s: %s" % (label, sampler.name, result["verdict"], result["msg"])
+        result = dict(msg="metric analysis of %s: %s" % (params["color"], exc), verdict="fail", checks=[],
+                      source_used=sampler.name, decision_at=decision_at, decision_epoch=decision_epoch)
+    result["aborted"] = None
     if result["verdict"] == "fail" or (result["verdict"] == "inconclusive" and params["on_inconclusive"] == "fail"):
-        module.fail_json(**result)
+        if params["abort_to"]:
+            result["aborted"] = abort_switch(params)
+            result["msg"] += "; traffic %s to %s" % (
+                "given back" if result["aborted"]["switched"] else "NOT given back (%s)" % result["aborted"]["error"],
+                params["abort_to"])
+        module.fail_json(changed=bool(result["aborted"] and result["aborted"]["switched"]), **result)
     module.exit_json(changed=False, **result)
 
 

@@ -206,7 +206,7 @@ from ansible_collections.ragops.platform.plugins.module_utils._nginx_admin impor
     COLORS,
     AdminError,
     NginxAdmin,
-    is_busy,
+    switch_live,
 )
 
 BACKOFF_INITIAL = 0.05
@@ -250,18 +250,6 @@ def verify(url, color, required, timeout, request_timeout):
         "last_error": last_error,
         "elapsed_ms": round((time.monotonic() - started) * 1000, 1),
     }
-
-
-def put_live(admin, color, expect, switch_timeout):
-    """PUT /live, retried with backoff while another switch holds nginx' lock. Returns (status, body)."""
-    deadline = time.monotonic() + switch_timeout
-    backoff = Backoff(BACKOFF_INITIAL, cap=BACKOFF_CAP)
-    while True:
-        status, body = admin.put_live(color, expect=expect)
-        remaining = deadline - time.monotonic()
-        if not is_busy(status, body) or remaining <= 0:
-            return status, body
-        time.sleep(backoff.next_delay(remaining))
 
 
 def read_state_file(path):
@@ -330,7 +318,7 @@ def run(module):
     if result["changed"]:
         started = time.monotonic()
         try:
-            status, body = put_live(admin, color, current, params["switch_timeout"])
+            status, body = switch_live(admin, color, current, params["switch_timeout"], BACKOFF_INITIAL, BACKOFF_CAP)
         except AdminError as exc:
             fail_unknown_outcome(module, admin, result, current, exc)
         result["switch_ms"] = round((time.monotonic() - started) * 1000, 1)

@@ -9,6 +9,7 @@ import pytest
 
 from ansible_collections.ragops.platform.plugins.modules import metric_analysis
 from ansible_collections.ragops.platform.tests.unit.plugins.release_fakes import (
+    FakeAdmin,
     FakeApp,
     FakePrometheus,
     closed_port_url,
@@ -235,6 +236,31 @@ def test_prometheus_without_data_is_inconclusive(servers, capsys):
     assert result["checks"][0]["p95_ms"] is None
 
 
+def test_lagging_prometheus_is_overruled_by_failing_probes(servers, capsys):
+    # Prometheus has not scraped the new color yet (0 requests), but the color itself fails its probes.
+    prometheus = FakePrometheus(prometheus_answers(0, 0, float("nan")))
+    fake = app(servers, query_status=500)
+    servers.append(prometheus)
+    result = analyse(capsys, source="prometheus", prometheus_url=prometheus.url, window=0.9, interval=0.3,
+                     probe_url=fake.query_url, probe_rate=200)
+    assert result["failed"] is True and len(result["checks"]) == 1, result
+    check = result["checks"][0]
+    assert check["judged_on"] == "probes" and check["samples"] == check["probes_sent"] >= 20
+    assert check["errors"] == check["probe_failures"] == check["samples"]
+    assert "error rate 100.0% > 5.0%" in result["msg"]
+
+
+def test_lagging_prometheus_with_passing_probes_is_judged_on_them(servers, capsys):
+    prometheus = FakePrometheus(prometheus_answers(0, 0, float("nan")))
+    fake = app(servers)
+    servers.append(prometheus)
+    result = analyse(capsys, source="prometheus", prometheus_url=prometheus.url, window=0.6, interval=0.3,
+                     probe_url=fake.query_url, probe_rate=200)
+    assert not result.get("failed"), result
+    assert result["verdict"] == "pass"
+    assert all(check["judged_on"] == "probes" and check["ok"] is True for check in result["checks"])
+
+
 def test_prometheus_query_errors_make_checks_inconclusive(servers, capsys):
     def answer(query):
         if query.startswith("rag_build_info"):
@@ -292,3 +318,42 @@ def test_bad_settings_are_rejected(capsys, args, message):
 def test_app_metrics_source_needs_its_url(capsys):
     result = analyse(capsys, source="app_metrics")
     assert result["failed"] is True and "app_metrics_url" in result["msg"]
+
+
+@pytest.fixture
+def nginx(tmp_path):
+    fake = FakeAdmin(tmp_path, color="green")
+    yield fake
+    fake.close()
+
+
+def test_failing_analysis_gives_traffic_back_at_once(servers, nginx, capsys):
+    fake = app(servers, per_scrape=[(100, 48, 0.01)])
+    result = from_app(fake, capsys, abort_to="blue", admin_socket=nginx.socket_path)
+    assert result["failed"] is True and result["changed"] is True
+    aborted = result["aborted"]
+    assert aborted["switched"] is True and aborted["color"] == "blue" and aborted["error"] is None
+    assert 0 <= aborted["switched_at"] - result["decision_epoch"] < 1
+    assert nginx.color == "blue" and nginx.puts == [{"body": "blue", "expect": "green"}]
+    assert result["msg"].endswith("; traffic given back to blue")
+
+
+def test_abort_never_overrides_a_switch_made_meanwhile(servers, nginx, capsys):
+    nginx.color = "blue"  # someone else already moved traffic
+    fake = app(servers, per_scrape=[(100, 48, 0.01)])
+    result = from_app(fake, capsys, abort_to="blue", admin_socket=nginx.socket_path)
+    assert result["failed"] is True and result["changed"] is False
+    assert result["aborted"]["switched"] is False and "HTTP 409" in result["aborted"]["error"]
+    assert "NOT given back" in result["msg"]
+
+
+def test_passing_analysis_does_not_touch_traffic(servers, nginx, capsys):
+    fake = app(servers, per_scrape=[(50, 0, 0.01)])
+    result = from_app(fake, capsys, abort_to="blue", admin_socket=nginx.socket_path)
+    assert not result.get("failed") and result["changed"] is False and result["aborted"] is None
+    assert nginx.puts == [] and nginx.color == "green"
+
+
+def test_abort_to_the_analysed_color_is_rejected(capsys):
+    result = analyse(capsys, source="app_metrics", app_metrics_url=closed_port_url("/metrics"), abort_to="green")
+    assert result["failed"] is True and "abort_to must be the other color" in result["msg"]

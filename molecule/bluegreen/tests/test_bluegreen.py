@@ -1,0 +1,142 @@
+"""Blue/green releases under load. The tests run in order on one converged stack (1.0.0 live on blue).
+
+The load is keep-alive POSTs to /api/query through nginx at 200 requests/s, never retried; a failed
+request is one that got no answer or a status other than 200.
+"""
+
+from __future__ import annotations
+
+import pytest
+from release_harness import (
+    containers_snapshot,
+    describe,
+    ensure_image,
+    history,
+    live_color,
+    load,
+    lock_held,
+    read_state,
+    recap,
+    release_files_snapshot,
+    run_playbook,
+    tail,
+)
+
+RATE = 200
+
+
+@pytest.fixture(scope="module", autouse=True)
+def images():
+    # Build 1.1.0 before any load: the deploy under test then starts from a present image, as in production.
+    ensure_image("1.0.0")
+    ensure_image("1.1.0")
+
+
+def assert_no_failures(summary: dict) -> None:
+    assert summary["failed"] == 0, describe(summary)
+    assert summary["achieved_rate"] >= RATE * 0.9, describe(summary)
+
+
+def test_deploying_the_live_version_is_a_noop():
+    before = containers_snapshot()
+    result = run_playbook("deploy.yml", "-e", "version=1.0.0")
+    assert result.returncode == 0, tail(result)
+    assert recap(result.stdout)["changed"] == 0, tail(result)
+    assert "already live on blue" in result.stdout
+    assert containers_snapshot() == before
+    assert history()[-1]["outcome"] == "noop"
+
+
+def test_deploy_1_1_0_under_load_fails_no_request():
+    assert live_color() == "blue"
+    with load(RATE) as run:
+        result = run_playbook("deploy.yml", "-e", "version=1.1.0")
+    summary = run.stop()
+    assert result.returncode == 0, tail(result)
+    assert_no_failures(summary)
+    assert live_color() == "green"
+    # Both served during the run, and the new color took over for good: no blue answer after green's first.
+    assert set(summary["served"]) == {"blue 1.0.0", "green 1.1.0"}, describe(summary)
+    assert summary["last_seen"]["blue 1.0.0"] <= summary["first_seen"]["green 1.1.0"] + 1.0
+    state = read_state()
+    assert (state["live"]["color"], state["live"]["version"]) == ("green", "1.1.0")
+    assert (state["previous"]["color"], state["previous"]["version"]) == ("blue", "1.0.0")
+    entry = history()[-1]
+    assert (entry["action"], entry["outcome"], entry["version"]) == ("deploy", "success", "1.1.0")
+    assert {"start", "health_gate", "smoke", "switch", "analysis"} <= set(entry["phases"]), entry
+    assert entry["image_id"].startswith("sha256:")
+    assert not lock_held()
+    # The previous color stays warm (policy running).
+    assert containers_snapshot()["ragops-app-blue"].split()[1] == "running"
+
+
+def test_redeploying_the_same_version_changes_nothing():
+    before = containers_snapshot()
+    result = run_playbook("deploy.yml", "-e", "version=1.1.0")
+    assert result.returncode == 0, tail(result)
+    assert recap(result.stdout)["changed"] == 0, tail(result)
+    assert containers_snapshot() == before
+    assert live_color() == "green"
+
+
+@pytest.mark.parametrize("playbook", ["deploy.yml -e version=1.0.0", "rollback.yml"])
+def test_check_mode_predicts_and_changes_nothing(playbook):
+    files, containers = release_files_snapshot(), containers_snapshot()
+    name, *args = playbook.split()
+    result = run_playbook(name, "--check", *args)
+    assert result.returncode == 0, tail(result)
+    assert "CHECK MODE" in result.stdout and "1.0.0 is live on blue" in result.stdout, tail(result)
+    assert recap(result.stdout)["changed"] > 0, "check mode must predict the switch"
+    assert release_files_snapshot() == files
+    assert containers_snapshot() == containers
+    assert live_color() == "green"
+
+
+def test_twenty_switches_under_load_fail_no_request():
+    with load(RATE) as run:
+        result = run_playbook("molecule/bluegreen/switch_back_and_forth.yml", "-e", "switches=20")
+    summary = run.stop()
+    assert result.returncode == 0, tail(result)
+    assert result.stdout.count("changed: [localhost] => (item=switch ") == 20, tail(result)
+    assert_no_failures(summary)
+    assert set(summary["served"]) == {"blue 1.0.0", "green 1.1.0"}, describe(summary)
+    assert live_color() == "green"
+
+
+def test_rollback_under_load_restores_the_previous_version():
+    with load(RATE) as run:
+        result = run_playbook("rollback.yml")
+    summary = run.stop()
+    assert result.returncode == 0, tail(result)
+    assert_no_failures(summary)
+    assert live_color() == "blue"
+    state = read_state()
+    assert (state["live"]["color"], state["live"]["version"]) == ("blue", "1.0.0")
+    entry = history()[-1]
+    assert (entry["action"], entry["outcome"], entry["version"]) == ("rollback", "success", "1.0.0")
+    assert not lock_held()
+
+
+def test_rollback_restarts_a_stopped_previous_color_under_load():
+    result = run_playbook("deploy.yml", "-e", "version=1.1.0", extra={"ragops_previous_color_policy": "stopped"})
+    assert result.returncode == 0, tail(result)
+    assert live_color() == "green"
+    assert containers_snapshot()["ragops-app-blue"].split()[1] == "exited"
+    with load(RATE) as run:
+        result = run_playbook("rollback.yml")
+    summary = run.stop()
+    assert result.returncode == 0, tail(result)
+    assert_no_failures(summary)
+    assert live_color() == "blue"
+    assert history()[-1]["outcome"] == "success"
+
+
+def test_status_shows_colors_versions_health_history_and_lock():
+    result = run_playbook("status.yml")
+    assert result.returncode == 0, tail(result)
+    out = result.stdout
+    assert recap(out)["changed"] == 0
+    for needle in ["RELEASE STATUS", "blue    live    1.0.0", "green   idle    1.1.0", "healthy (", "Lock: free",
+                   "history entries (oldest first)"]:
+        assert needle in out, f"{needle!r} not in:\n{out[-4000:]}"
+    assert out.count(" rollback ") >= 2 and out.count(" success ") >= 4, out[-4000:]

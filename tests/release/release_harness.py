@@ -1,0 +1,145 @@
+"""What the release scenarios (molecule/bluegreen, molecule/faults) share: run the playbooks as a user runs
+them from a checkout, hold a keep-alive load on nginx while they run, and read the host's release record."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[2]))
+DATA_DIR = Path(os.environ.get("RAGOPS_DATA_DIR", "/opt/ragops"))
+RELEASE_DIR = DATA_DIR / "release"
+LIVE_COLOR_FILE = DATA_DIR / "nginx/state/live_color"
+LOADGEN = PROJECT / "tests/load/keepalive_load.py"
+RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def playbook_env() -> dict[str, str]:
+    # The project's ansible.cfg and inventory, not Molecule's generated ones.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "MOLECULE_"))}
+    env["ANSIBLE_CONFIG"] = str(PROJECT / "ansible.cfg")
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    env["ANSIBLE_NOCOLOR"] = "1"
+    return env
+
+
+def run_playbook(name: str, *args: str, extra: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    cmd = ["ansible-playbook", name, *args]
+    if extra:
+        cmd += ["-e", json.dumps(extra)]
+    started = time.monotonic()
+    result = subprocess.run(cmd, cwd=PROJECT, env=playbook_env(), capture_output=True, text=True,
+                            timeout=timeout, check=False)
+    result.seconds = time.monotonic() - started  # type: ignore[attr-defined]
+    return result
+
+
+def start_playbook(name: str, *args: str, extra: dict | None = None) -> subprocess.Popen:
+    cmd = ["ansible-playbook", name, *args]
+    if extra:
+        cmd += ["-e", json.dumps(extra)]
+    return subprocess.Popen(cmd, cwd=PROJECT, env=playbook_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def recap(output: str) -> dict[str, int]:
+    match = RECAP.search(output)
+    assert match, f"no PLAY RECAP in the output:\n{output[-3000:]}"
+    return {"ok": int(match[2]), "changed": int(match[3]), "unreachable": int(match[4]), "failed": int(match[5])}
+
+
+def tail(result: subprocess.CompletedProcess, chars: int = 4000) -> str:
+    return (result.stdout + result.stderr)[-chars:]
+
+
+def live_color() -> str:
+    return LIVE_COLOR_FILE.read_text(encoding="utf-8").strip()
+
+
+def read_state() -> dict:
+    path = RELEASE_DIR / "state.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def history() -> list[dict]:
+    path = RELEASE_DIR / "history.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def lock_held() -> bool:
+    return (RELEASE_DIR / "deploy.lock").exists()
+
+
+def release_files_snapshot() -> dict[str, bytes]:
+    """The bytes of every file of the release record and of nginx's persisted color: equal means unchanged."""
+    files = [LIVE_COLOR_FILE, *sorted(RELEASE_DIR.glob("*"))] if RELEASE_DIR.exists() else [LIVE_COLOR_FILE]
+    return {str(p): p.read_bytes() for p in files if p.is_file()}
+
+
+def containers_snapshot() -> dict[str, str]:
+    """Id, state and start time of every ragops-app-* container."""
+    out = subprocess.run(["docker", "ps", "-a", "--filter", "name=^ragops-app-", "--format", "{{.Names}}"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    snap = {}
+    for name in sorted(out):
+        snap[name] = subprocess.run(
+            ["docker", "inspect", "-f", "{{.Id}} {{.State.Status}} {{.State.StartedAt}} {{.Config.Image}}", name],
+            capture_output=True, text=True, check=True).stdout.strip()
+    return snap
+
+
+def ensure_image(version: str) -> None:
+    subprocess.run([str(PROJECT / "scripts/host/build-app-image.sh"), version], check=True, capture_output=True,
+                   timeout=900)
+
+
+class Load:
+    """A running keepalive_load.py; stop() ends it and returns its JSON summary."""
+
+    def __init__(self, rate: float, duration: float, connections: int = 8) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="ragops-load-"))
+        self.out = self.workdir / "summary.json"
+        ready = self.workdir / "ready"
+        self.proc = subprocess.Popen(
+            [sys.executable, str(LOADGEN), "--rate", str(rate), "--duration", str(duration),
+             "--connections", str(connections), "--out", str(self.out), "--ready-file", str(ready)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 15
+        while not ready.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.proc.kill()
+                raise AssertionError(f"the load driver did not start: {self.proc.stderr.read() if self.proc.stderr else ''}")
+            time.sleep(0.05)
+        self.summary: dict | None = None
+
+    def stop(self) -> dict:
+        if self.summary is None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
+            self.summary = json.loads(self.out.read_text(encoding="utf-8"))
+        return self.summary
+
+
+@contextmanager
+def load(rate: float = 200, duration: float = 300, connections: int = 8):
+    run = Load(rate, duration, connections)
+    try:
+        yield run
+    finally:
+        run.stop()
+
+
+def describe(summary: dict) -> str:
+    brief = {k: summary[k] for k in ("sent", "ok", "failed", "achieved_rate", "served", "latency_ms")}
+    return f"{json.dumps(brief)} first failures: {summary['failures'][:5]}"
