@@ -6,6 +6,10 @@ request is one that got no answer or a status other than 200.
 
 from __future__ import annotations
 
+import subprocess
+import time
+import urllib.request
+
 import pytest
 from release_harness import (
     containers_snapshot,
@@ -103,13 +107,36 @@ def test_twenty_switches_under_load_fail_no_request():
     assert live_color() == "green"
 
 
-def test_rollback_under_load_restores_the_previous_version():
+def test_live_color_survives_an_nginx_restart():
+    assert live_color() == "green"
+    subprocess.run(["docker", "restart", "ragops-nginx"], check=True, capture_output=True, timeout=60)
+
+    def served_by():
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:8080/health", timeout=2) as resp:
+                return resp.headers.get("X-App-Color")
+        except OSError:
+            return None
+
+    deadline = time.monotonic() + 30
+    while served_by() is None:
+        assert time.monotonic() < deadline, "nginx did not answer within 30 s of its restart"
+        time.sleep(0.2)
+    assert [served_by() for _probe in range(10)] == ["green"] * 10
+    assert live_color() == "green"
+
+
+def rollback_under_load_to_blue() -> None:
     with load(RATE) as run:
         result = run_playbook("rollback.yml")
     summary = run.stop()
     assert result.returncode == 0, tail(result)
     assert_no_failures(summary)
     assert live_color() == "blue"
+
+
+def test_rollback_under_load_restores_the_previous_version():
+    rollback_under_load_to_blue()
     state = read_state()
     assert (state["live"]["color"], state["live"]["version"]) == ("blue", "1.0.0")
     entry = history()[-1]
@@ -122,13 +149,19 @@ def test_rollback_restarts_a_stopped_previous_color_under_load():
     assert result.returncode == 0, tail(result)
     assert live_color() == "green"
     assert containers_snapshot()["ragops-app-blue"].split()[1] == "exited"
-    with load(RATE) as run:
-        result = run_playbook("rollback.yml")
-    summary = run.stop()
-    assert result.returncode == 0, tail(result)
-    assert_no_failures(summary)
-    assert live_color() == "blue"
+    rollback_under_load_to_blue()
     assert history()[-1]["outcome"] == "success"
+    assert containers_snapshot()["ragops-app-blue"].split()[1] == "running"
+
+
+def test_rollback_to_a_named_retained_version():
+    result = run_playbook("rollback.yml", "-e", "version=1.1.0")
+    assert result.returncode == 0, tail(result)
+    assert live_color() == "green"
+    assert (read_state()["live"]["version"], history()[-1]["action"]) == ("1.1.0", "rollback")
+    refused = run_playbook("rollback.yml", "-e", "version=0.0.1")
+    assert refused.returncode != 0 and "is not retained on this host" in tail(refused), tail(refused)
+    assert live_color() == "green"
 
 
 def test_status_shows_colors_versions_health_history_and_lock():
@@ -136,7 +169,7 @@ def test_status_shows_colors_versions_health_history_and_lock():
     assert result.returncode == 0, tail(result)
     out = result.stdout
     assert recap(out)["changed"] == 0
-    for needle in ["RELEASE STATUS", "blue    live    1.0.0", "green   idle    1.1.0", "healthy (", "Lock: free",
+    for needle in ["RELEASE STATUS", "green   live    1.1.0", "blue    idle    1.0.0", "healthy (", "Lock: free",
                    "history entries (oldest first)"]:
         assert needle in out, f"{needle!r} not in:\n{out[-4000:]}"
-    assert out.count(" rollback ") >= 2 and out.count(" success ") >= 4, out[-4000:]
+    assert out.count(" rollback ") >= 3 and out.count(" success ") >= 4, out[-4000:]
