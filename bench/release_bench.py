@@ -14,6 +14,7 @@ Both versions' images must be present (make image VERSION=...). Loopback only; e
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import statistics
 import subprocess
@@ -24,10 +25,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "release"))
+sys.path.insert(0, str(ROOT / "collections"))
 
-from release_harness import history, live_color, load, recap, run_playbook, tail  # noqa: E402
+from ansible_collections.ragops.platform.plugins.module_utils._nginx_admin import (  # noqa: E402
+    NginxAdmin,
+    switch_live,
+)
+from release_harness import DATA_DIR, history, live_color, load, read_state, recap, run_playbook, tail  # noqa: E402
 
 PROBE_NAME = "ragops-bench-start-probe"
+PARTS = ["start", "deploy", "noop", "abort", "switches"]
 
 
 def docker(*args: str, check: bool = True) -> str:
@@ -58,6 +65,49 @@ def start_to_healthy(version: str) -> float:
         docker("rm", "-f", PROBE_NAME, check=False)
 
 
+def get(address: str, path: str) -> http.client.HTTPResponse | None:
+    # http.client, not urllib: once ansible's module_utils made a unix-socket request, urllib's default opener
+    # may keep sending to that socket.
+    host, port = address.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=2)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+        return response
+    except OSError:
+        return None
+    finally:
+        conn.close()
+
+
+def served_by() -> str | None:
+    response = get("127.0.0.1:8080", "/health")
+    return response.getheader("X-App-Color") if response is not None and response.status == 200 else None
+
+
+def switch_directly(count: int) -> None:
+    """The admin API calls traffic_switch makes (compare-and-set PUT), then 3 answers from the new color."""
+    admin = NginxAdmin(str(DATA_DIR / "nginx/run/admin.sock"), 5)
+    peers = admin.peers()["peers"]
+    color = admin.live()["color"]
+    for _switch in range(count):
+        target = "green" if color == "blue" else "blue"
+        precheck = get(peers[target], "/health")  # as traffic_switch's precheck_url
+        if precheck is None or precheck.status != 200:
+            raise SystemExit(f"bench: {target} is not serving at {peers[target]}; nothing switched")
+        status, body = switch_live(admin, target, color, 10)
+        if status != 200:
+            raise SystemExit(f"bench: switch {color} -> {target} refused: HTTP {status} {body}")
+        deadline = time.monotonic() + 10
+        streak = 0
+        while streak < 3:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"bench: {target} did not serve 3 requests in a row within 10 s")
+            streak = streak + 1 if served_by() == target else 0
+        color = target
+
+
 def fmt(values: list[float]) -> str:
     return f"median {statistics.median(values):.2f} s (min {min(values):.2f}, max {max(values):.2f}, n={len(values)})"
 
@@ -68,15 +118,34 @@ def main() -> int:
     parser.add_argument("--deploys", type=int, default=3)
     parser.add_argument("--starts", type=int, default=5)
     parser.add_argument("--switches", type=int, default=1000)
+    parser.add_argument("--switch-driver", choices=["direct", "playbook"], default="direct",
+                        help="direct: the admin API calls of traffic_switch in this process (about 20 switches/s); "
+                             "playbook: the traffic_switch module in an Ansible loop (seconds per switch)")
     parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=PARTS, help="run only these measurements")
     args = parser.parse_args()
+    if "start" in args.only:
+        measure_start(args)
+    if "deploy" in args.only:
+        measure_deploys(args)
+    if "noop" in args.only:
+        measure_noop()
+    if "abort" in args.only:
+        measure_abort(args)
+    if "switches" in args.only:
+        measure_switches(args)
+    return 0
 
+
+def measure_start(args) -> None:
     starts = [start_to_healthy(args.versions[0]) for _run in range(args.starts)]
     print(f"app start-to-healthy: {fmt(starts)}")
 
+
+def measure_deploys(args) -> None:
     walls, phases = [], []
     for _deploy in range(args.deploys * 2):
-        current = history()[-1]["version"] if history() else None
+        current = read_state().get("live", {}).get("version")
         target = args.versions[1] if current != args.versions[1] else args.versions[0]
         result = run_playbook("deploy.yml", "-e", f"version={target}")
         if result.returncode != 0:
@@ -86,37 +155,55 @@ def main() -> int:
     print(f"deploy.yml end to end: {fmt(walls)}")
     for phase in phases[0]:
         print(f"  phase {phase}: {fmt([p.get(phase, 0.0) for p in phases])}")
-    print(f"  deploy minus start-to-healthy (median): {statistics.median(walls) - statistics.median(starts):.2f} s")
+    analysis = [p.get("analysis", 0.0) for p in phases]
+    print(f"  deploy without the analysis window: {fmt([w - a for w, a in zip(walls, analysis)])}")
 
+
+def measure_noop() -> None:
     noops = []
     for _run in range(3):
-        result = run_playbook("deploy.yml", "-e", f"version={history()[-1]['version']}")
+        result = run_playbook("deploy.yml", "-e", f"version={read_state()['live']['version']}")
         assert result.returncode == 0 and recap(result.stdout)["changed"] == 0, tail(result)
         noops.append(result.seconds)
     print(f"no-op re-run: {fmt(noops)}")
 
-    good = history()[-1]["version"]
+
+def measure_abort(args) -> None:
+    good = read_state()["live"]["version"]
     bad = args.versions[0] if good == args.versions[1] else args.versions[1]
     with load(args.rate, duration=300) as run:
         result = run_playbook("deploy.yml", "-e", f"version={bad}",
-                              extra={"ragops_app_env": {"RAG_CHAOS": "error_rate:0.5"}})
+                              extra={"ragops_app_env": {"RAG_CHAOS": "error_rate:0.5"}, "release_smoke_enabled": False})
     summary = run.stop()
     entry = history()[-1]
     extra = entry.get("extra", {})
     print(f"rollback after a failed analysis: outcome {entry['outcome']}, decision -> traffic restored "
           f"{extra.get('restore_seconds')} s; client failures during the analysis window: {summary['failed']} "
-          f"of {summary['sent']}")
+          f"of {summary['sent']}; checks {[(c['samples'], c['error_rate'], c['judged_on']) for c in extra.get('analysis', [])]}")
 
-    with load(args.rate, duration=3600, connections=8) as run:
-        result = run_playbook("molecule/bluegreen/switch_back_and_forth.yml", "-e", f"switches={args.switches}",
-                              timeout=3600)
-    summary = run.stop()
+
+def measure_switches(args) -> None:
+    # Both colors must serve: a successful deploy of the other version leaves the previous one warm.
+    live = read_state().get("live", {}).get("version")
+    other = args.versions[0] if live == args.versions[1] else args.versions[1]
+    result = run_playbook("deploy.yml", "-e", f"version={other}")
     if result.returncode != 0:
-        raise SystemExit(f"bench: switching failed:\n{tail(result)}")
-    print(f"switches under load: {args.switches} in {result.seconds:.0f} s at {summary['achieved_rate']} req/s "
+        raise SystemExit(f"bench: deploy {other} before the switches failed:\n{tail(result)}")
+    started = time.monotonic()
+    with load(args.rate, duration=3600, connections=8) as run:
+        if args.switch_driver == "playbook":
+            result = run_playbook("molecule/bluegreen/switch_back_and_forth.yml", "-e", f"switches={args.switches}",
+                                  timeout=3600)
+            if result.returncode != 0:
+                raise SystemExit(f"bench: switching failed:\n{tail(result)}")
+        else:
+            switch_directly(args.switches)
+    summary = run.stop()
+    seconds = time.monotonic() - started
+    print(f"switches under load ({args.switch_driver}): {args.switches} in {seconds:.0f} s at "
+          f"{summary['achieved_rate']} req/s "
           f"({summary['sent']} requests): {summary['failed']} failed "
           f"= {1000 * summary['failed'] / args.switches:.2f} per 1,000 switches")
-    return 0
 
 
 if __name__ == "__main__":

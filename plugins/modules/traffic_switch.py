@@ -46,6 +46,14 @@ options:
       - When O(color) is already live, the module reports no change whatever this option says.
     type: str
     choices: [blue, green]
+  precheck_url:
+    description:
+      - A URL of the color O(color) itself, not through the load balancer, for example
+        V(http://172.30.57.11:8000/health). When the module is about to switch, it first sends one GET there; an answer
+        other than 2xx, or none, fails the module and nothing is switched, so traffic never goes to a color that is not
+        serving. It is also sent in check mode, so the prediction fails the same way.
+      - Without it, the target is not checked before the switch.
+    type: str
   verify_url:
     description:
       - A public URL through the load balancer, for example V(http://127.0.0.1:8080/health), used to confirm which
@@ -94,6 +102,7 @@ EXAMPLES = r"""
   ragops.platform.traffic_switch:
     color: green
     expect_current: blue
+    precheck_url: http://172.30.57.11:8000/health
     verify_url: http://127.0.0.1:8080/health
     verify_requests: 10
     verify_timeout: 10
@@ -115,6 +124,11 @@ color:
   returned: always
   type: str
   sample: green
+precheck:
+  description: The check of O(precheck_url) before the switch (C(url), C(status), C(error)).
+  returned: when O(precheck_url) is set and a switch was needed
+  type: dict
+  sample: {"url": "http://172.30.57.11:8000/health", "status": 200, "error": null}
 previous_color:
   description: The live color observed before the module acted.
   returned: when the admin API answered
@@ -312,6 +326,14 @@ def run(module):
         "before": {"color": current, "persisted": persisted_now},
         "after": {"color": color, "persisted": color if result["changed"] else persisted_now},
     }
+    if needs_switch and params["precheck_url"]:
+        answer = probe("GET", params["precheck_url"], timeout=params["request_timeout"])
+        result["precheck"] = {"url": params["precheck_url"], "status": answer["status"], "error": answer["error"]}
+        if answer["error"] is not None or not 200 <= answer["status"] < 300:
+            result["changed"] = False
+            result.pop("diff")
+            module.fail_json(msg="%s is not serving (%s from %s): nothing switched, %s stays live" % (
+                color, answer["error"] or "HTTP %s" % answer["status"], params["precheck_url"], current), **result)
     if module.check_mode:
         return result
 
@@ -371,6 +393,7 @@ def main():
             color=dict(type="str", required=True, choices=list(COLORS)),
             admin_socket=dict(type="path", default="/opt/ragops/nginx/run/admin.sock"),
             expect_current=dict(type="str", choices=list(COLORS)),
+            precheck_url=dict(type="str"),
             verify_url=dict(type="str"),
             verify_requests=dict(type="int", default=10),
             verify_timeout=dict(type="float", default=10),

@@ -10,7 +10,12 @@ import time
 import pytest
 
 from ansible_collections.ragops.platform.plugins.modules import traffic_switch
-from ansible_collections.ragops.platform.tests.unit.plugins.release_fakes import FakeAdmin, FakeLB, run_module
+from ansible_collections.ragops.platform.tests.unit.plugins.release_fakes import (
+    FakeAdmin,
+    FakeLB,
+    closed_port_url,
+    run_module,
+)
 
 
 @pytest.fixture
@@ -201,3 +206,23 @@ def test_unreachable_admin_socket_fails_with_the_path(tmp_path, capsys):
 def test_bad_bounds_are_rejected(admin, capsys, option, value):
     result = switch(admin, capsys, color="green", **{option: value})
     assert result["failed"] is True and option in result["msg"] and admin.puts == []
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_color_that_is_not_serving_never_gets_traffic(admin, capsys, check_mode):
+    result = switch(admin, capsys, check_mode=check_mode, color="green", precheck_url=closed_port_url("/health"))
+    assert result["failed"] is True and result["changed"] is False and "diff" not in result
+    assert "green is not serving" in result["msg"] and "nothing switched, blue stays live" in result["msg"]
+    assert result["precheck"]["status"] is None and result["precheck"]["error"]
+    assert admin.puts == [] and admin.color == "blue"
+
+
+def test_a_serving_color_passes_the_precheck_and_is_switched(admin, lb, capsys):
+    result = switch(admin, capsys, color="green", precheck_url=lb.url, verify_url=lb.url)
+    assert not result.get("failed"), result
+    assert result["switched"] is True and result["precheck"]["status"] == 200 and admin.color == "green"
+
+
+def test_no_precheck_when_the_color_is_already_live(admin, capsys):
+    result = switch(admin, capsys, color="blue", precheck_url=closed_port_url("/health"))
+    assert not result.get("failed") and result["changed"] is False and "precheck" not in result
