@@ -26,6 +26,10 @@ description:
     round is followed by O(interval), not by a backoff delay, so the target is seen as soon as it is ready.
     The backoff starts after the grace."
   - The gate starts no request after the deadline, so it returns at most one O(checks[].request_timeout) after it.
+  - "Crash watch: with O(container), every round also inspects that container through the Docker Engine API. The
+    gate fails at once, with the container's state and last log lines, when the container has exited, is dead, is
+    restarting, or has restarted since the gate started. A release that crashes on start fails in about a second
+    instead of at the deadline."
   - It only sends requests and never changes anything, so it never reports a change.
 author: ragops.platform maintainers (@ragops)
 extends_documentation_fragment:
@@ -144,6 +148,22 @@ options:
     description: Growth factor of the backoff bound after each failing round.
     type: float
     default: 2
+  container:
+    description: The Docker container that serves O(base_url), watched for a crash (see the description).
+    type: dict
+    suboptions:
+      name:
+        description: Container name or id.
+        type: str
+        required: true
+      docker_socket:
+        description: Unix socket of the Docker Engine API.
+        type: path
+        default: /var/run/docker.sock
+      log_lines:
+        description: How many of the container's last log lines a crash report carries.
+        type: int
+        default: 8
 notes:
   - Latencies are measured from the start of the request until the body is read.
 seealso:
@@ -173,6 +193,16 @@ EXAMPLES = r"""
         request_timeout: 5
         json: [{path: status, value: ok}]
   register: gate
+
+- name: Gate a freshly started color, failing at once if its container crashes
+  ragops.platform.health_gate:
+    base_url: http://172.30.57.11:8000
+    timeout: 30
+    checks:
+      - url: /health
+        json: [{path: status, value: healthy}]
+    container:
+      name: ragops-app-green
 
 - name: Check the nginx admin API over its unix socket
   ragops.platform.health_gate:
@@ -263,6 +293,40 @@ checks:
       type: list
       elements: str
       sample: ["request failed: timed out after 2.0 s"]
+container:
+  description: What the crash watch saw last.
+  returned: when O(container) is given
+  type: dict
+  contains:
+    name:
+      description: The container watched.
+      type: str
+      sample: ragops-app-green
+    status:
+      description: Docker's state of the container (C(running), C(restarting), C(exited), ...), null when it is gone.
+      type: str
+      sample: restarting
+    exit_code:
+      description: Exit code of the last run.
+      type: int
+      sample: 3
+    restart_count:
+      description: Docker's restart count.
+      type: int
+      sample: 2
+    crashed:
+      description: Whether the gate stopped because the container crashed.
+      type: bool
+      sample: true
+    reason:
+      description: Why it counts as crashed, else null.
+      type: str
+      sample: "the container is crash-looping: restarting after exit code 3, 2 restart(s)"
+    logs:
+      description: The container's last O(container.log_lines) log lines, after a crash; else empty.
+      type: list
+      elements: str
+      sample: ["CRITICAL drill crash_on_start: exiting on purpose before serving"]
 """
 
 import json
@@ -271,6 +335,11 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ragops.platform.plugins.module_utils._backoff import Backoff
+from ansible_collections.ragops.platform.plugins.module_utils._docker_engine import (
+    DockerEngine,
+    DockerEngineError,
+    crash_reason,
+)
 from ansible_collections.ragops.platform.plugins.module_utils._http_probe import (
     build_url,
     connection_argument_spec,
@@ -303,6 +372,11 @@ def argument_spec():
         interval=dict(type="float", default=0.5),
         max_interval=dict(type="float", default=5.0),
         backoff_factor=dict(type="float", default=2.0),
+        container=dict(type="dict", options=dict(
+            name=dict(type="str", required=True),
+            docker_socket=dict(type="path", default="/var/run/docker.sock"),
+            log_lines=dict(type="int", default=8),
+        )),
     )
     return spec
 
@@ -323,6 +397,8 @@ def invalid_parameters(params):
         problems.append("backoff_factor must be at least 1")
     if not params["checks"]:
         problems.append("checks must not be empty")
+    if params["container"] and params["container"]["log_lines"] < 0:
+        problems.append("container.log_lines must not be negative")
     for index, check in enumerate(params["checks"]):
         label = "checks[%d] (%s)" % (index, check["name"] or check["url"])
         if check["request_timeout"] <= 0:
@@ -400,7 +476,32 @@ class Check:
         return text + " before the deadline"
 
 
-def run_gate(params, sleep=time.sleep, clock=time.monotonic, rng=random.random):
+class CrashWatch:
+    """Inspects the target's container each round; `crashed()` names why it stopped serving for good."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.engine = DockerEngine(spec["docker_socket"])
+        self.baseline = None
+        self.report = dict(name=spec["name"], status=None, exit_code=None, restart_count=None, crashed=False,
+                           reason=None, logs=[])
+
+    def crashed(self):
+        inspected = self.engine.inspect(self.spec["name"])
+        if inspected is not None:
+            state = inspected.get("State") or {}
+            self.report.update(status=state.get("Status"), exit_code=state.get("ExitCode"),
+                               restart_count=int(inspected.get("RestartCount") or 0))
+            if self.baseline is None:
+                self.baseline = self.report["restart_count"]
+        reason = crash_reason(inspected, self.baseline or 0)
+        if reason:
+            logs = self.engine.log_tail(self.spec["name"], self.spec["log_lines"])
+            self.report.update(crashed=True, reason=reason, logs=logs)
+        return reason
+
+
+def run_gate(params, sleep=time.sleep, clock=time.monotonic, rng=random.random, watch=None):
     needed = params["consecutive_successes"]
     checks = [Check(spec, params["base_url"]) for spec in params["checks"]]
     backoff = Backoff(params["interval"], params["backoff_factor"], params["max_interval"], rng=rng)
@@ -409,8 +510,12 @@ def run_gate(params, sleep=time.sleep, clock=time.monotonic, rng=random.random):
     grace_end = started + params["grace_period"]
     rounds = 0
     passed = False
+    crash = None
 
     while clock() < deadline:
+        crash = watch.crashed() if watch else None
+        if crash:
+            break
         rounds += 1
         round_passed = True
         for check in checks:
@@ -444,7 +549,13 @@ def run_gate(params, sleep=time.sleep, clock=time.monotonic, rng=random.random):
         rounds=rounds,
         checks=[check.report(needed) for check in checks],
     )
-    if passed:
+    if watch:
+        result["container"] = watch.report
+    if crash:
+        logs = " | ".join(watch.report["logs"][-3:])
+        result["msg"] = "health gate failed after %.1f s: %s: %s%s" % (
+            elapsed, watch.spec["name"], crash, ("; last log lines: " + logs) if logs else "")
+    elif passed:
         result["msg"] = "health gate passed after %.1f s: %d check(s), %d pass(es) in a row each" % (
             elapsed, len(checks), needed)
     else:
@@ -458,7 +569,12 @@ def main():
     problems = invalid_parameters(module.params)
     if problems:
         module.fail_json(msg="invalid parameters: %s" % "; ".join(problems), changed=False, passed=False)
-    result = run_gate(module.params)
+    watch = CrashWatch(module.params["container"]) if module.params["container"] else None
+    try:
+        result = run_gate(module.params, watch=watch)
+    except DockerEngineError as exc:
+        module.fail_json(msg="health gate: container watch: %s" % exc, changed=False, passed=False,
+                         container=watch.report)
     if result["passed"]:
         module.exit_json(**result)
     module.fail_json(**result)

@@ -554,7 +554,8 @@ def analyse(params, sampler, prober):
     probe_next = prober is not None
     failed_check = None
     for number in range(1, planned + 1):
-        until = time.monotonic() + params["interval"]
+        # Checks sit on a fixed grid from the start, so the time each check takes does not stretch the window.
+        until = max(time.monotonic(), started + number * params["interval"])
         if probe_next:
             probes = prober.run(until)
         else:

@@ -49,8 +49,12 @@ options:
         image id in place. Changed only when the record differs.
       - V(previous) sets the previous deployment without touching the live one, for example to adopt a color that
         was started before the record existed. Changed only when it differs.
+      - V(commit) is how a release ends in one crash-safe step. It does what V(live) does, then sets the previous
+        deployment from O(previous_color)/O(previous_version)/O(previous_image_id) when they are given (the
+        containers' truth wins over a record that is missing or behind), and appends the history entry of
+        O(outcome), all under one lock.
     type: str
-    choices: [read, record, live, previous]
+    choices: [read, record, live, previous, commit]
     default: read
   history_limit:
     description: How many of the latest history entries to return (oldest first); V(0) returns none.
@@ -58,13 +62,14 @@ options:
     default: 10
   color:
     description:
-      - The color. Required with O(state=live) and O(state=previous).
+      - The color. Required with O(state=live), O(state=previous) and O(state=commit).
       - With O(state=record), the color the attempt started or switched to, if it got that far.
     type: str
     choices: [blue, green]
   version:
     description:
-      - The app version (image tag). Required with O(state=record), O(state=live) and O(state=previous).
+      - The app version (image tag). Required with O(state=record), O(state=live), O(state=previous) and
+        O(state=commit).
       - Recorded as given, so an attempt with a rejected version is recorded too.
     type: str
   image_id:
@@ -72,12 +77,24 @@ options:
     type: str
   outcome:
     description:
-      - The outcome of the attempt. Required with O(state=record).
+      - The outcome of the attempt. Required with O(state=record) and O(state=commit).
       - V(success) the version is live; V(failed) stopped before the switch, traffic untouched; V(rolled_back)
         switched, then switched back; V(noop) already live and healthy, nothing done; V(aborted) refused before
         starting (lock held, invalid version, preflight).
     type: str
     choices: [success, failed, rolled_back, noop, aborted]
+  previous_color:
+    description:
+      - With O(state=commit), the color that was live before this release. Set together with O(previous_version).
+      - Ignored when it is the same color and version as the new live one (a redeploy of the live version).
+    type: str
+    choices: [blue, green]
+  previous_version:
+    description: With O(state=commit), the version that was live before this release.
+    type: str
+  previous_image_id:
+    description: With O(state=commit), the image id of O(previous_version).
+    type: str
   action:
     description: What was attempted, for example V(deploy), V(rollback) or V(bootstrap).
     type: str
@@ -132,6 +149,19 @@ EXAMPLES = r"""
     version: 1.1.0
     image_id: "{{ image.id }}"
 
+- name: End a deploy in one step (live, previous and the history entry)
+  ragops.platform.release_state:
+    state: commit
+    color: green
+    version: 1.1.0
+    image_id: "{{ new_image_id }}"
+    previous_color: blue
+    previous_version: 1.0.0
+    previous_image_id: "{{ old_image_id }}"
+    outcome: success
+    started_at: "{{ deploy_started_at }}"
+    phases: {start: 1.2, health_gate: 0.9, smoke: 0.4, switch: 0.5, analysis: 8.1}
+
 - name: Record the outcome of the deploy
   ragops.platform.release_state:
     state: record
@@ -179,7 +209,7 @@ history_skipped:
   sample: 0
 entry:
   description: The history entry appended (that would be appended, in check mode).
-  returned: when O(state=record)
+  returned: when O(state=record) or O(state=commit)
   type: dict
   sample:
     id: 6f0c2a1d9e8b4c7a
@@ -249,12 +279,15 @@ from ansible_collections.ragops.platform.plugins.module_utils._release_record im
 def argument_spec():
     return dict(
         path=dict(type="path", default=DEFAULT_PATH),
-        state=dict(type="str", choices=["read", "record", "live", "previous"], default="read"),
+        state=dict(type="str", choices=["read", "record", "live", "previous", "commit"], default="read"),
         history_limit=dict(type="int", default=10),
         color=dict(type="str", choices=list(COLORS)),
         version=dict(type="str"),
         image_id=dict(type="str"),
         outcome=dict(type="str", choices=list(OUTCOMES)),
+        previous_color=dict(type="str", choices=list(COLORS)),
+        previous_version=dict(type="str"),
+        previous_image_id=dict(type="str"),
         action=dict(type="str", default="deploy"),
         phases=dict(type="dict", default={}),
         reason=dict(type="str"),
@@ -338,24 +371,42 @@ def _mutate(module, record, mode, dry_run):
     params = module.params
     now = utc_now()
     current = record.load()
-    if params["state"] == "record":
-        entry = build_entry(module, now)
-        changed = params["outcome"] != "noop"
+    # The entry is built (and its options checked) before anything is written, so bad input changes nothing.
+    entry = build_entry(module, now) if params["state"] in ("record", "commit") else None
+    result = {"changed": False, "state": current}
+    if params["state"] != "record":
+        updated, changed = _plan(params, current, format_time(now))
+        if changed and not dry_run:
+            record.save(updated, mode=mode)
+        result = {"changed": changed, "state": updated}
+        if changed:
+            result["diff"] = {"before": comparable(current), "after": comparable(updated)}
+    if entry is not None:
         if not dry_run:
             record.append(entry, mode=mode)
-        result = {"changed": changed, "state": current, "entry": entry}
-        if changed:
-            result["diff"] = {"before": "", "after": dumps_json(entry) + "\n",
-                              "before_header": record.history_path, "after_header": record.history_path}
-        return result
-    plan = plan_live if params["state"] == "live" else plan_previous
-    updated, changed = plan(current, params["color"], params["version"], params["image_id"], format_time(now))
-    if changed and not dry_run:
-        record.save(updated, mode=mode)
-    result = {"changed": changed, "state": updated}
-    if changed:
-        result["diff"] = {"before": comparable(current), "after": comparable(updated)}
+        result["entry"] = entry
+        # A no-op is recorded but changes nothing, so a no-op run ends with changed=0.
+        if params["outcome"] != "noop":
+            result["changed"] = True
+            if "diff" not in result:
+                result["diff"] = {"before": "", "after": dumps_json(entry) + "\n",
+                                  "before_header": record.history_path, "after_header": record.history_path}
     return result
+
+
+def _plan(params, current, now):
+    """The record after a live, previous or commit request, and whether it differs."""
+    color, version, image_id = params["color"], params["version"], params["image_id"]
+    if params["state"] == "previous":
+        return plan_previous(current, color, version, image_id, now)
+    updated, changed = plan_live(current, color, version, image_id, now)
+    before_color, before_version = params["previous_color"], params["previous_version"]
+    if params["state"] == "commit" and before_version is not None \
+            and (before_color, before_version) != (color, version):
+        updated, previous_changed = plan_previous(updated, before_color, before_version,
+                                                  params["previous_image_id"], now)
+        changed = changed or previous_changed
+    return updated, changed
 
 
 def main():
@@ -365,7 +416,9 @@ def main():
             ("state", "record", ["version", "outcome"]),
             ("state", "live", ["color", "version"]),
             ("state", "previous", ["color", "version"]),
+            ("state", "commit", ["color", "version", "outcome"]),
         ],
+        required_together=[("previous_color", "previous_version")],
         supports_check_mode=True,
     )
     try:

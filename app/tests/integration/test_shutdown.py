@@ -93,13 +93,29 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(start_service: StartServi
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_idle_process_exits_0_promptly(start_service: StartService, redis_server: RedisProcess, sig: int) -> None:
-    service = start_service({"RAG_DRAIN_GRACE_SECONDS": "0.5"}, redis_server.url)
+def test_process_without_traffic_skips_the_grace(start_service: StartService, redis_server: RedisProcess, sig: int) -> None:
+    # Health checks and scrapes are not traffic: the idle color of a blue/green pair exits without waiting.
+    grace = 5.0
+    service = start_service({"RAG_DRAIN_GRACE_SECONDS": str(grace)}, redis_server.url)
     service.wait_healthy()
+    assert httpx.get(f"{service.url}/metrics", timeout=5).status_code == 200
     signalled = time.monotonic()
     service.signal(sig)
     assert service.wait_exit(timeout=10) == 0
-    assert 0.5 <= time.monotonic() - signalled < 5.0
+    assert time.monotonic() - signalled < grace
+    assert any("skipped: no traffic before the signal" in r["message"] for r in service.log_records())
+
+
+def test_process_with_recent_traffic_keeps_the_grace(start_service: StartService, redis_server: RedisProcess) -> None:
+    grace = 1.0
+    service = start_service({"RAG_DRAIN_GRACE_SECONDS": str(grace)}, redis_server.url)
+    service.wait_healthy()
+    assert httpx.post(f"{service.url}/api/query", json=QUERY, timeout=10).status_code == 200
+    signalled = time.monotonic()
+    service.signal(signal.SIGTERM)
+    assert service.wait_exit(timeout=10) == 0
+    assert time.monotonic() - signalled >= grace
+    assert not any("skipped" in r["message"] for r in service.log_records())
 
 
 def test_listener_closes_after_the_grace_period(start_service: StartService, redis_server: RedisProcess) -> None:

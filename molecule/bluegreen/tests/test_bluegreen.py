@@ -162,6 +162,10 @@ def test_rollback_to_a_named_retained_version():
     refused = run_playbook("rollback.yml", "-e", "version=0.0.1")
     assert refused.returncode != 0 and "is not retained on this host" in tail(refused), tail(refused)
     assert live_color() == "green"
+    # Refused before any change, and still recorded.
+    entry = history()[-1]
+    assert (entry["action"], entry["outcome"], entry["version"]) == ("rollback", "aborted", "0.0.1"), entry
+    assert "not retained" in entry["reason"]
 
 
 def test_status_shows_colors_versions_health_history_and_lock():

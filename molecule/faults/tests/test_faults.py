@@ -79,6 +79,11 @@ def test_release_refused_before_the_switch_fails_no_request(mode, reason):
     new = history()[entries:]
     assert [e["outcome"] for e in new] == ["failed"], new
     assert reason in new[0]["reason"] and new[0]["version"] == "1.1.0", new[0]
+    if mode == "crash_on_start":
+        # The gate watches the container: the crash is named with the container's own last log line, at once
+        # rather than at the health deadline.
+        assert "crash-looping" in new[0]["reason"] or "exited" in new[0]["reason"], new[0]
+        assert "drill crash_on_start" in new[0]["reason"], new[0]
     assert containers_snapshot()["ragops-app-green"].split()[1] in ("exited", "created")
     report(mode, failed=summary["failed"], sent=summary["sent"], deploy_seconds=round(result.seconds, 1),
            reason=new[0]["reason"][:160])
@@ -118,13 +123,17 @@ def test_second_deploy_during_a_deploy_fails_fast_naming_the_holder():
             assert first.poll() is None and time.monotonic() < deadline, "the first deploy never took the lock"
             time.sleep(0.1)
         started = time.monotonic()
+        entries = len(history())
         second = run_playbook("deploy.yml", "-e", "version=1.1.0")
         seconds = time.monotonic() - started
+        refused = history()[entries:]
     finally:
         first_out = first.communicate(timeout=300)[0]
     out = second.stdout + second.stderr
     assert second.returncode != 0, tail(second)
     assert "held by" in out and "deploy 1.1.0" in out and "pid" in out, tail(second)
+    assert [(e["outcome"], e["version"]) for e in refused] == [("aborted", "1.1.0")], refused
+    assert "held by" in refused[0]["reason"], refused[0]
     assert first.returncode != 0 and "FAILED before the switch" in first_out
     report("concurrent deploy", second_deploy_seconds=round(seconds, 1))
 

@@ -14,6 +14,7 @@ import shutil
 import socketserver
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -190,8 +191,9 @@ class FakeApp:
     ``per_scrape`` is a list of (requests, errors, latency_seconds): before answering its n-th scrape (n >= 1) the
     app counts that traffic; the last entry repeats. ``query_error``/``query_latency`` shape the probes' own traffic."""
 
-    def __init__(self, color="green", version="1.1.0", per_scrape=None, query_status=200):
+    def __init__(self, color="green", version="1.1.0", per_scrape=None, query_status=200, scrape_delay=0.0):
         self.color, self.version = color, version
+        self.scrape_delay = scrape_delay
         self.per_scrape = list(per_scrape or [(0, 0, 0.01)])
         self.query_status = query_status
         self.scrapes = 0
@@ -243,6 +245,7 @@ class FakeApp:
     def handle(self, method, path, body):
         headers = {"X-App-Color": self.color, "X-App-Version": self.version}
         if path == "/metrics" and method == "GET":
+            time.sleep(self.scrape_delay)
             with self.lock:
                 if self.scrapes > 0:
                     requests, errors, latency = self.per_scrape[min(self.scrapes - 1, len(self.per_scrape) - 1)]
@@ -309,3 +312,43 @@ def run_module(module, args, capsys, check_mode=False):
         with pytest.raises(SystemExit):
             module.main()
     return json.loads(capsys.readouterr().out)
+
+
+class FakeDockerEngine:
+    """The read-only part of the Docker Engine API a crash watch uses: inspect and logs of one container.
+
+    ``states`` is a list of (Status, Restarting, RestartCount, ExitCode) returned by successive inspects; the last
+    one repeats. ``name`` is the only container that exists."""
+
+    def __init__(self, name, states, logs=("line one", "line two")):
+        self.name = name
+        self.states = list(states)
+        self.logs = list(logs)
+        self.inspects = 0
+        self.socket_dir = tempfile.mkdtemp(prefix="ragops-docker-")
+        self.socket_path = os.path.join(self.socket_dir, "docker.sock")
+        self.server = _serve(_UnixServer(self.socket_path, _Handler), self)
+
+    def handle(self, method, path, body):
+        url = urlparse(path)
+        if method != "GET" or not url.path.startswith("/containers/"):
+            return 404, {}, {"message": "page not found"}
+        name, dummy, what = url.path[len("/containers/"):].partition("/")
+        if name != self.name:
+            return 404, {}, {"message": "No such container: %s" % name}
+        if what == "logs":
+            stream = b""
+            for line in self.logs[-int(parse_qs(url.query).get("tail", ["all"])[0]):]:
+                data = (line + "\n").encode("utf-8")
+                stream += bytes([2, 0, 0, 0]) + len(data).to_bytes(4, "big") + data
+            return 200, {"Content-Type": "application/vnd.docker.raw-stream"}, stream
+        status, restarting, restarts, code = self.states[min(self.inspects, len(self.states) - 1)]
+        self.inspects += 1
+        return 200, {}, {"Name": "/" + self.name, "RestartCount": restarts,
+                         "State": {"Status": status, "Running": status == "running", "Restarting": restarting,
+                                   "ExitCode": code, "Error": ""}}
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        shutil.rmtree(self.socket_dir, ignore_errors=True)

@@ -33,6 +33,8 @@ CLIENT_CLOSED = 499  # nginx's convention for "no response: the request was aban
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _CLOSE = (b"connection", b"close")
+# Probes and scrapes, not traffic: they do not keep a draining process in its grace (Lifecycle.last_traffic_at).
+_UNTRACKED_PREFIXES = ("/health", "/metrics")
 
 
 Shortcut = Callable[[Scope, bytes], Awaitable[Response | None]]
@@ -98,6 +100,8 @@ class RequestMiddleware:
             await send(message)
 
         endpoint: str | None = None
+        if not scope["path"].startswith(_UNTRACKED_PREFIXES):
+            lifecycle.last_traffic_at = time.monotonic()
         lifecycle.inflight += 1
         metrics.INFLIGHT_REQUESTS.inc()
         try:

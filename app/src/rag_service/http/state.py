@@ -15,6 +15,8 @@ class Lifecycle:
     def __init__(self) -> None:
         self.started_at = time.monotonic()
         self.drain_started_at: float | None = None
+        # When the last request other than /health* and /metrics arrived: the traffic a load balancer sends.
+        self.last_traffic_at: float | None = None
         self.inflight = 0
         # Requests cancelled because the drain timeout (or a forced exit) cut them short.
         self.cut_requests = 0
@@ -36,6 +38,13 @@ class Lifecycle:
 
     def drain_elapsed(self) -> float:
         return 0.0 if self.drain_started_at is None else time.monotonic() - self.drain_started_at
+
+    def idle_before_drain(self, seconds: float) -> bool:
+        """True when no traffic arrived in the `seconds` before the drain began (or ever): no load balancer is
+        sending requests here, so there is nobody to wait for."""
+        if self.drain_started_at is None:
+            return False
+        return self.last_traffic_at is None or self.drain_started_at - self.last_traffic_at >= seconds
 
 
 class Service(Protocol):

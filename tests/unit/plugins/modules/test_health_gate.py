@@ -19,6 +19,7 @@ from ansible_collections.ragops.platform.tests.unit.plugins.http_harness import 
     tcp_server,
     unix_server,
 )
+from ansible_collections.ragops.platform.tests.unit.plugins.release_fakes import FakeDockerEngine
 
 HEALTHY = {"status": "healthy", "version": "1.1.0", "color": "green", "checks": {"db": {"status": "ok"}}}
 UNHEALTHY = {"status": "unhealthy", "reason": "drill: unhealthy"}
@@ -273,3 +274,69 @@ def test_a_target_up_during_the_grace_passes_at_once(server):
     result = health_gate.run_gate(params, sleep=fake.sleep, clock=fake.clock)
     assert result["passed"] is True
     assert fake.sleeps == [0.125, 0.125]
+
+
+@pytest.fixture
+def docker_engine():
+    started = []
+
+    def make(name, states, **kwargs):
+        engine = FakeDockerEngine(name, states, **kwargs)
+        started.append(engine)
+        return engine
+
+    yield make
+    for engine in started:
+        engine.close()
+
+
+def watched(engine, name="ragops-app-green"):
+    return {"name": name, "docker_socket": engine.socket_path}
+
+
+def test_a_crash_looping_container_fails_the_gate_at_once_with_its_logs(docker_engine, capsys):
+    # Nothing listens on the target, as with a release that exits before serving; the deadline is far away.
+    engine = docker_engine("ragops-app-green", [("running", False, 0, 0), ("restarting", True, 1, 3)],
+                           logs=["starting", "CRITICAL drill crash_on_start: exiting on purpose"])
+    started = time.monotonic()
+    result = run_module(health_gate, gate(None, [{"url": "/health"}], timeout=30, container=watched(engine)), capsys)
+    assert time.monotonic() - started < 5
+    assert result["failed"] is True and result["passed"] is False and result["changed"] is False
+    assert result["container"]["crashed"] is True and result["container"]["status"] == "restarting"
+    assert result["container"]["exit_code"] == 3 and result["container"]["restart_count"] == 1
+    assert result["container"]["logs"] == ["starting", "CRITICAL drill crash_on_start: exiting on purpose"]
+    assert "ragops-app-green: the container is crash-looping: restarting after exit code 3, 1 restart(s)" in result["msg"]
+    assert "exiting on purpose" in result["msg"]
+
+
+@pytest.mark.parametrize("states, reason", [
+    ([("exited", False, 0, 1)], "the container exited (exit code 1)"),
+    ([("running", False, 4, 0), ("running", False, 5, 0)], "restarted 1 time(s) since the gate started"),
+])
+def test_an_exited_or_restarted_container_fails_the_gate(docker_engine, capsys, states, reason):
+    engine = docker_engine("ragops-app-green", states)
+    result = run_module(health_gate, gate(None, [{"url": "/health"}], timeout=30, container=watched(engine)), capsys)
+    assert result["failed"] is True and reason in result["container"]["reason"] and reason in result["msg"]
+
+
+def test_a_missing_container_fails_the_gate(docker_engine, capsys):
+    engine = docker_engine("ragops-app-green", [("running", False, 0, 0)])
+    result = run_module(health_gate, gate(None, [{"url": "/health"}], timeout=30,
+                                          container=watched(engine, name="ragops-app-blue")), capsys)
+    assert result["failed"] is True and "ragops-app-blue: the container does not exist" in result["msg"]
+
+
+def test_a_healthy_watched_container_passes_and_reports_its_state(server, docker_engine, capsys):
+    server.script.route("/health", Reply(200, HEALTHY))
+    engine = docker_engine("ragops-app-green", [("running", False, 2, 0)])
+    result = run_module(health_gate, gate(server, [{"url": "/health"}], container=watched(engine)), capsys)
+    assert result["passed"] is True
+    assert result["container"] == {"name": "ragops-app-green", "status": "running", "exit_code": 0,
+                                   "restart_count": 2, "crashed": False, "reason": None, "logs": []}
+    assert engine.inspects == result["rounds"]
+
+
+def test_an_unreachable_docker_engine_fails_naming_the_socket(capsys, tmp_path):
+    spec = {"name": "ragops-app-green", "docker_socket": str(tmp_path / "none.sock")}
+    result = run_module(health_gate, gate(None, [{"url": "/health"}], timeout=5, container=spec), capsys)
+    assert result["failed"] is True and "cannot reach the Docker engine on %s" % spec["docker_socket"] in result["msg"]

@@ -57,6 +57,15 @@ def test_good_release_passes_every_check(servers, capsys):
                             "0 failing (limit 1)"
 
 
+def test_slow_checks_do_not_stretch_the_window(servers, capsys):
+    # Each scrape takes 0.15 s. Checks on a fixed grid end the 1.2 s window after about 1.35 s; checks that each
+    # waited a full interval after the previous one would take 6 x (0.2 + 0.15) = 2.1 s.
+    fake = app(servers, per_scrape=[(50, 0, 0.02)], scrape_delay=0.15)
+    result = from_app(fake, capsys, window=1.2, interval=0.2)
+    assert result["verdict"] == "pass" and len(result["checks"]) == 6
+    assert result["elapsed_ms"] < 1800, result["elapsed_ms"]
+
+
 def test_half_errors_fail_fast_with_the_numbers(servers, capsys):
     fake = app(servers, per_scrape=[(50, 0, 0.01), (100, 48, 0.01), (50, 0, 0.01)])
     result = from_app(fake, capsys)

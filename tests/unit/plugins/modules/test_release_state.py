@@ -213,3 +213,61 @@ def test_invalid_arguments_fail_with_the_reason(folder, capsys, args, message):
     result = run(capsys, path=str(folder), **args)
     assert result["failed"] is True and message in result["msg"]
     assert not (folder / "state.json").exists() and not (folder / "history.jsonl").exists()
+
+
+def test_commit_sets_live_and_previous_and_appends_the_entry_in_one_call(folder, capsys):
+    run(capsys, path=str(folder), state="live", color="blue", version="1.0.0", image_id="sha256:aa")
+    result = run(capsys, path=str(folder), state="commit", color="green", version="1.1.0", image_id="sha256:bb",
+                 previous_color="blue", previous_version="1.0.0", previous_image_id="sha256:aa",
+                 outcome="success", phases={"switch": 0.4})
+    assert result["changed"] is True
+    saved = state_file(folder)
+    assert saved["live"]["color"] == "green" and saved["live"]["image_id"] == "sha256:bb"
+    # The old live slot moved to previous keeps its since/until, since it matches what the caller saw.
+    assert saved["previous"]["version"] == "1.0.0" and saved["previous"]["until"] is not None
+    assert result["diff"]["after"] == {"live": saved["live"], "previous": saved["previous"]}
+    lines = history_lines(folder)
+    assert len(lines) == 1 and json.loads(lines[0])["outcome"] == "success"
+    assert result["entry"] == json.loads(lines[0])
+
+
+def test_commit_trusts_the_containers_over_a_record_that_is_behind(folder, capsys):
+    # No record yet: the stack was installed by site.yml, so blue 1.0.0 is live but state.json is empty.
+    result = run(capsys, path=str(folder), state="commit", color="green", version="1.1.0",
+                 previous_color="blue", previous_version="1.0.0", previous_image_id="sha256:aa", outcome="success")
+    saved = state_file(folder)
+    assert saved["previous"]["color"] == "blue" and saved["previous"]["image_id"] == "sha256:aa"
+    assert result["state"] == saved
+
+
+def test_commit_of_the_live_version_on_the_other_color_keeps_the_moved_slot(folder, capsys):
+    run(capsys, path=str(folder), state="live", color="blue", version="1.0.0")
+    run(capsys, path=str(folder), state="commit", color="green", version="1.0.0",
+        previous_color="green", previous_version="1.0.0", outcome="success")
+    saved = state_file(folder)
+    assert saved["live"]["color"] == "green" and saved["previous"]["color"] == "blue"
+
+
+def test_commit_in_check_mode_predicts_and_writes_nothing(folder, capsys):
+    run(capsys, path=str(folder), state="live", color="blue", version="1.0.0")
+    before = (folder / "state.json").read_bytes()
+    result = run(capsys, check_mode=True, path=str(folder), state="commit", color="green", version="1.1.0",
+                 previous_color="blue", previous_version="1.0.0", outcome="success")
+    assert result["changed"] is True and result["state"]["live"]["color"] == "green"
+    assert result["entry"]["outcome"] == "success"
+    assert (folder / "state.json").read_bytes() == before
+    assert not (folder / "history.jsonl").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"outcome": "success", "phases": {"start": "slow"}}, "phases.start"),
+    ({"outcome": "success", "previous_color": "blue"}, "previous_version"),
+    ({}, "outcome"),
+])
+def test_bad_commit_changes_nothing(folder, capsys, args, message):
+    run(capsys, path=str(folder), state="live", color="blue", version="1.0.0")
+    before = (folder / "state.json").read_bytes()
+    result = run(capsys, path=str(folder), state="commit", color="green", version="1.1.0", **args)
+    assert result["failed"] is True and message in result["msg"]
+    assert (folder / "state.json").read_bytes() == before
+    assert not (folder / "history.jsonl").exists()
