@@ -18,6 +18,9 @@ from ansible.module_utils.urls import Request
 from ansible_collections.ragops.platform.plugins.module_utils._backoff import Backoff
 
 COLORS = ("blue", "green")
+# Retry pacing of a switch (and of its verification): fast at first, capped so that a long wait still polls.
+BACKOFF_INITIAL = 0.05
+BACKOFF_CAP = 1.0
 
 
 class AdminError(Exception):
@@ -80,7 +83,7 @@ def is_busy(status, body):
     return status == 409 and "color" not in body
 
 
-def switch_live(admin, color, expect, switch_timeout, initial=0.05, cap=1.0):
+def switch_live(admin, color, expect, switch_timeout, initial=BACKOFF_INITIAL, cap=BACKOFF_CAP):
     """PUT /live (compare-and-set from ``expect``), retried with capped backoff while another switch holds
     nginx' lock, for up to ``switch_timeout`` seconds. Returns (status, body) of the last answer."""
     deadline = time.monotonic() + switch_timeout

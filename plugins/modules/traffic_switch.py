@@ -217,14 +217,13 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.ragops.platform.plugins.module_utils._backoff import Backoff
 from ansible_collections.ragops.platform.plugins.module_utils._http_probe import probe
 from ansible_collections.ragops.platform.plugins.module_utils._nginx_admin import (
+    BACKOFF_CAP,
+    BACKOFF_INITIAL,
     COLORS,
     AdminError,
     NginxAdmin,
     switch_live,
 )
-
-BACKOFF_INITIAL = 0.05
-BACKOFF_CAP = 1.0
 
 
 def verify(url, color, required, timeout, request_timeout):
@@ -340,7 +339,7 @@ def run(module):
     if result["changed"]:
         started = time.monotonic()
         try:
-            status, body = switch_live(admin, color, current, params["switch_timeout"], BACKOFF_INITIAL, BACKOFF_CAP)
+            status, body = switch_live(admin, color, current, params["switch_timeout"])
         except AdminError as exc:
             fail_unknown_outcome(module, admin, result, current, exc)
         result["switch_ms"] = round((time.monotonic() - started) * 1000, 1)
