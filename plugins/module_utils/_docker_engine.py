@@ -105,6 +105,6 @@ def crash_reason(inspected, baseline_restarts):
     if state.get("Restarting"):
         return "the container is crash-looping: restarting after %s, %d restart(s)" % (detail, restarts)
     if restarts > baseline_restarts:
-        return "the container restarted %d time(s) since the gate started (last %s)" % (
-            restarts - baseline_restarts, detail)
+        # Running again after the restart: Docker reports the new run's exit code (0), not the crash's.
+        return "the container restarted %d time(s) since the gate started" % (restarts - baseline_restarts)
     return None
