@@ -14,6 +14,8 @@ version_added: 0.1.0
 description:
   - Walks a folder on the controller and returns one SHA-256 digest over the relative path, the executable bit and
     the content of every file in it (symbolic links count by their target), in a stable order.
+  - A link to a folder is followed, and what it holds counts as if it were there. A link to a file counts by the
+    path it points to, and so does a link back to a folder above it, which is not followed (a loop).
   - Files and folders whose name matches one of O(exclude) are left out, at any depth.
   - Used by the role C(ragops.platform.images) to decide whether an image must be rebuilt, without running a module.
 options:
@@ -65,9 +67,20 @@ def context_digest(root, exclude=(), extra=""):
     if not os.path.isdir(root):
         raise AnsibleLookupError("context_digest: %s is not a folder on the controller" % root)
     digest = hashlib.sha256()
-    for current, dirs, files in os.walk(root, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not _excluded(d, exclude))
-        for name in sorted(f for f in files if not _excluded(f, exclude)):
+    # The real paths of the folders from the root down to each folder still to walk: a link to one of them is a loop.
+    ancestry = {root: (os.path.realpath(root),)}
+    for current, dirs, files in os.walk(root, followlinks=True):
+        chain = ancestry.pop(current)
+        followed, loops = [], []
+        for name in sorted(d for d in dirs if not _excluded(d, exclude)):
+            real = os.path.realpath(os.path.join(current, name))
+            if real in chain:
+                loops.append(name)  # digested as a link, like a link to a file
+            else:
+                followed.append(name)
+                ancestry[os.path.join(current, name)] = chain + (real,)
+        dirs[:] = followed
+        for name in sorted([f for f in files if not _excluded(f, exclude)] + loops):
             path = os.path.join(current, name)
             relative = os.path.relpath(path, root)
             info = os.lstat(path)

@@ -29,18 +29,12 @@ class Backoff:
         self.reset()
 
     def reset(self):
-        self.attempt = 0
         self._ceiling = self.initial
-
-    def ceiling(self):
-        """Upper bound of the next delay."""
-        return self._ceiling
 
     def next_delay(self, remaining=None):
         """The next delay in seconds; never more than ``remaining`` (time left before a deadline) when given."""
         delay = self._rng() * self._ceiling
-        self.attempt += 1
-        # Grown multiplicatively and capped at once, so a long run never overflows factor ** attempt.
+        # Grown multiplicatively and capped at once, so a long run never overflows factor ** n.
         self._ceiling = min(self.cap, self._ceiling * self.factor)
         if remaining is not None:
             delay = min(delay, max(0.0, remaining))

@@ -42,13 +42,8 @@ from ansible_collections.ragops.platform.plugins.module_utils._atomic_file impor
     write_all,
 )
 from ansible_collections.ragops.platform.plugins.module_utils._backoff import Backoff
-from ansible_collections.ragops.platform.plugins.module_utils._release_record import (
-    LOCK_FILE,
-    default_host,
-    format_time,
-    parse_time,
-    utc_now,
-)
+from ansible_collections.ragops.platform.plugins.module_utils._release_record import LOCK_FILE, default_host
+from ansible_collections.ragops.platform.plugins.module_utils._utc_time import format_time, parse_time, utc_now
 
 ANSIBLE_CLIS = ("ansible-playbook", "ansible", "ansible-console", "ansible-pull")
 EXPIRED = "expired"

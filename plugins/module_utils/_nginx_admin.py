@@ -16,8 +16,8 @@ from urllib.error import HTTPError, URLError
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 from ansible.module_utils.urls import Request
 from ansible_collections.ragops.platform.plugins.module_utils._backoff import Backoff
+from ansible_collections.ragops.platform.plugins.module_utils._platform import COLORS
 
-COLORS = ("blue", "green")
 # Retry pacing of a switch (and of its verification): fast at first, capped so that a long wait still polls.
 BACKOFF_INITIAL = 0.05
 BACKOFF_CAP = 1.0

@@ -8,10 +8,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import datetime
 import os
 import pwd
-import re
 import socket
 
 from ansible_collections.ragops.platform.plugins.module_utils._atomic_file import (
@@ -27,46 +25,8 @@ STATE_FILE = "state.json"
 HISTORY_FILE = "history.jsonl"
 LOCK_FILE = "deploy.lock"
 DEFAULT_PATH = "/opt/ragops/release"
-COLORS = ("blue", "green")
 OUTCOMES = ("success", "failed", "rolled_back", "noop", "aborted")
 SLOT_KEYS = ("color", "version", "image_id")
-
-_UTC = datetime.timezone.utc
-_FRACTION = re.compile(r"\.(\d+)")
-
-
-def utc_now():
-    return datetime.datetime.now(_UTC)
-
-
-def format_time(moment):
-    return moment.astimezone(_UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_time(value):
-    """A timezone-aware datetime from ISO 8601 text (Z, offset or naive = UTC), epoch seconds, or a datetime."""
-    if isinstance(value, datetime.datetime):
-        moment = value
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        moment = datetime.datetime.fromtimestamp(value, _UTC)
-    else:
-        text = str(value).strip()
-        try:
-            return datetime.datetime.fromtimestamp(float(text), _UTC)
-        except ValueError:
-            pass
-        text = text.replace(" ", "T", 1) if "T" not in text else text
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        # fromisoformat before Python 3.11 takes only 3 or 6 fraction digits.
-        text = _FRACTION.sub(lambda match: "." + (match.group(1) + "000000")[:6], text, count=1)
-        try:
-            moment = datetime.datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError("%r is not an ISO 8601 time or epoch seconds" % (value,))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_UTC)
-    return moment
 
 
 def default_user():
@@ -82,6 +42,16 @@ def default_user():
 
 def default_host():
     return socket.gethostname()
+
+
+def release_folder_argument_spec():
+    """Options of the modules that work in the release folder: the folder, who acts and from where."""
+    return dict(path=dict(type="path", default=DEFAULT_PATH), user=dict(type="str"), host=dict(type="str"))
+
+
+def user_and_host(params):
+    """The ``user`` and ``host`` options, defaulted to who runs the module and where."""
+    return params["user"] or default_user(), params["host"] or default_host()
 
 
 def empty_record():

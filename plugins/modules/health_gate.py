@@ -34,6 +34,7 @@ description:
 author: ragops.platform maintainers (@ragops)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ragops.platform.http_probe
 attributes:
   check_mode:
     support: full
@@ -49,17 +50,6 @@ options:
       - With O(unix_socket), its host part is only sent as the C(Host) header.
     type: str
     required: true
-  unix_socket:
-    description: Path of a unix socket to connect to instead of the host and port of the URLs.
-    type: path
-  validate_certs:
-    description: Verify the TLS certificate of HTTPS targets.
-    type: bool
-    default: true
-  use_proxy:
-    description: Use the proxy from the environment (C(http_proxy), C(https_proxy)). Off, since targets are direct.
-    type: bool
-    default: false
   checks:
     description: The checks. Every one must pass.
     type: list
@@ -307,7 +297,11 @@ container:
       type: str
       sample: restarting
     exit_code:
-      description: Exit code of the last run.
+      description:
+        - Exit code of the run that ended, while the container is down (exited, dead or restarting); V(0), as Docker
+          reports it, while it runs and has not restarted since the gate started.
+        - Null when it runs again after restarting since the gate started. Docker then reports the new run's code, and
+          the one of the run that ended is not known.
       type: int
       sample: 3
     restart_count:
@@ -336,6 +330,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ragops.platform.plugins.module_utils._backoff import Backoff
 from ansible_collections.ragops.platform.plugins.module_utils._docker_engine import (
+    DEFAULT_SOCKET,
     DockerEngine,
     DockerEngineError,
     crash_reason,
@@ -374,7 +369,7 @@ def argument_spec():
         backoff_factor=dict(type="float", default=2.0),
         container=dict(type="dict", options=dict(
             name=dict(type="str", required=True),
-            docker_socket=dict(type="path", default="/var/run/docker.sock"),
+            docker_socket=dict(type="path", default=DEFAULT_SOCKET),
             log_lines=dict(type="int", default=8),
         )),
     )
@@ -490,10 +485,13 @@ class CrashWatch:
         inspected = self.engine.inspect(self.spec["name"])
         if inspected is not None:
             state = inspected.get("State") or {}
-            self.report.update(status=state.get("Status"), exit_code=state.get("ExitCode"),
-                               restart_count=int(inspected.get("RestartCount") or 0))
+            restarts = int(inspected.get("RestartCount") or 0)
             if self.baseline is None:
-                self.baseline = self.report["restart_count"]
+                self.baseline = restarts
+            exit_code = state.get("ExitCode")
+            if state.get("Running") and not state.get("Restarting") and restarts > self.baseline:
+                exit_code = None  # running again: Docker's ExitCode is the new run's (0), the ended run's is not known
+            self.report.update(status=state.get("Status"), exit_code=exit_code, restart_count=restarts)
         reason = crash_reason(inspected, self.baseline or 0)
         if reason:
             logs = self.engine.log_tail(self.spec["name"], self.spec["log_lines"])

@@ -304,7 +304,6 @@ aborted:
       sample: null
 """
 
-import datetime
 import json
 import math
 import re
@@ -316,11 +315,13 @@ from ansible.module_utils.common.text.converters import to_bytes, to_native
 from ansible_collections.ragops.platform.plugins.module_utils import _prom_text as prom_text
 from ansible_collections.ragops.platform.plugins.module_utils._http_probe import probe
 from ansible_collections.ragops.platform.plugins.module_utils._nginx_admin import AdminError, NginxAdmin, switch_live
+from ansible_collections.ragops.platform.plugins.module_utils._platform import ADMIN_SOCKET, COLORS
 from ansible_collections.ragops.platform.plugins.module_utils._prom_query import (
     PrometheusClient,
     PrometheusError,
     selector,
 )
+from ansible_collections.ragops.platform.plugins.module_utils._utc_time import format_time, utc_now
 
 QUANTILE = 0.95
 ERROR_STATUS = "5.."
@@ -339,9 +340,28 @@ class IdentityError(Exception):
     pass
 
 
-def utc_now():
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (now.microsecond // 1000), time.time()
+def decision_time():
+    """(UTC ISO 8601 text, epoch seconds) of now."""
+    return format_time(utc_now()), time.time()
+
+
+def planned_checks(params):
+    return max(1, int(params["window"] / params["interval"] + 1e-9))
+
+
+def no_analysis(**values):
+    """A result with every key RETURN documents as always returned, for an analysis that measured nothing."""
+    result = dict(verdict="fail", source_used=None, checks=[], checks_planned=0, failing_checks=0, probes_sent=0,
+                  probe_failures=0, decision_at=None, decision_epoch=None, elapsed_ms=0.0, aborted=None)
+    result.update(values)
+    return result
+
+
+def fail_without_source(module, msg):
+    """Fails the module before any check: no metrics source can be used."""
+    decision_at, decision_epoch = decision_time()
+    module.fail_json(msg=msg, **no_analysis(checks_planned=planned_checks(module.params), decision_at=decision_at,
+                                            decision_epoch=decision_epoch))
 
 
 class AppMetricsSampler(object):
@@ -527,7 +547,7 @@ def make_check(params, sampler, probes):
         ok, reason = (False if measure_error.failing else None), to_native(measure_error)
     if ok is False and probes["failures"]:
         reason += "; last probe failure: %s" % probes["last_error"]
-    at, _epoch = utc_now()
+    at = format_time(utc_now())
     check = {
         "at": at,
         "samples": int(round(total)),
@@ -545,7 +565,7 @@ def make_check(params, sampler, probes):
 
 
 def analyse(params, sampler, prober):
-    planned = max(1, int(params["window"] / params["interval"] + 1e-9))
+    planned = planned_checks(params)
     result = {"checks": [], "checks_planned": planned, "failing_checks": 0, "probes_sent": 0,
               "probe_failures": 0, "source_used": sampler.name}
     no_probes = {"sent": 0, "failures": 0, "unanswered_failures": 0, "answered": 0, "last_error": None}
@@ -572,7 +592,7 @@ def analyse(params, sampler, prober):
                 failed_check = (number, check)
                 break
         probe_next = prober is not None and real < params["min_samples"]
-    result["decision_at"], result["decision_epoch"] = utc_now()
+    result["decision_at"], result["decision_epoch"] = decision_time()
     result["elapsed_ms"] = round((time.monotonic() - started) * 1000, 1)
     passing = sum(1 for check in result["checks"] if check["ok"] is True)
     if result["failing_checks"] >= params["failure_limit"] or (result["failing_checks"] and not passing):
@@ -648,15 +668,15 @@ def choose_sampler(module):
             present, why = None, to_native(exc)
         if source == "prometheus":
             if present is None:
-                module.fail_json(msg=why, verdict="fail", checks=[], source_used=None)
+                fail_without_source(module, why)
             if not present:
                 module.warn("%s; the first checks may be inconclusive" % why)
             return sampler
         if present:
             return sampler
         if not params["app_metrics_url"]:
-            module.fail_json(msg="no metrics source for %s: %s, and app_metrics_url is not set" % (params["color"], why),
-                             verdict="fail", checks=[], source_used=None)
+            fail_without_source(module, "no metrics source for %s: %s, and app_metrics_url is not set" % (
+                params["color"], why))
         module.warn("%s; analysing %s from %s instead" % (why, params["color"], params["app_metrics_url"]))
     return AppMetricsSampler(params["app_metrics_url"], params["endpoint"], params["color"], params["version"],
                              params["request_timeout"])
@@ -683,7 +703,7 @@ def abort_switch(params):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            color=dict(type="str", required=True, choices=["blue", "green"]),
+            color=dict(type="str", required=True, choices=list(COLORS)),
             version=dict(type="str"),
             source=dict(type="str", default="auto", choices=["auto", "prometheus", "app_metrics"]),
             prometheus_url=dict(type="str", default="http://127.0.0.1:9090"),
@@ -701,8 +721,8 @@ def main():
             probe_rate=dict(type="float", default=10),
             on_inconclusive=dict(type="str", default="fail", choices=["pass", "fail"]),
             request_timeout=dict(type="float", default=5),
-            abort_to=dict(type="str", choices=["blue", "green"]),
-            admin_socket=dict(type="path", default="/opt/ragops/nginx/run/admin.sock"),
+            abort_to=dict(type="str", choices=list(COLORS)),
+            admin_socket=dict(type="path", default=ADMIN_SOCKET),
         ),
         required_if=[("source", "app_metrics", ["app_metrics_url"])],
         supports_check_mode=True,
@@ -712,22 +732,23 @@ def main():
     if params["abort_to"] == params["color"]:
         module.fail_json(msg="abort_to must be the other color than color (%s)" % params["color"])
     if module.check_mode:
-        module.exit_json(changed=False, verdict="skipped", checks=[], checks_planned=0, failing_checks=0,
-                         probes_sent=0, probe_failures=0, source_used=None, decision_at=None, decision_epoch=None,
-                         elapsed_ms=0.0, aborted=None, msg="check mode: nothing to analyse before a switch")
+        module.exit_json(changed=False, msg="check mode: nothing to analyse before a switch",
+                         **no_analysis(verdict="skipped"))
     sampler = choose_sampler(module)
     prober = None
     if params["probe_url"]:
         prober = Prober(params["probe_url"], probe_body(params["probe_body"]), params["probe_rate"],
                         params["request_timeout"], params["color"])
     label = params["color"] + ("" if params["version"] is None else " " + params["version"])
+    started = time.monotonic()
     try:
         result = analyse(params, sampler, prober)
         result["msg"] = "metric analysis of %s via %s: %s: %s" % (label, sampler.name, result["verdict"], result["msg"])
     except IdentityError as exc:
-        decision_at, decision_epoch = utc_now()
-        result = dict(msg="metric analysis of %s: %s" % (params["color"], exc), verdict="fail", checks=[],
-                      source_used=sampler.name, decision_at=decision_at, decision_epoch=decision_epoch)
+        decision_at, decision_epoch = decision_time()
+        result = no_analysis(source_used=sampler.name, checks_planned=planned_checks(params), decision_at=decision_at,
+                             decision_epoch=decision_epoch, elapsed_ms=round((time.monotonic() - started) * 1000, 1))
+        result["msg"] = "metric analysis of %s: %s" % (params["color"], exc)
     result["aborted"] = None
     if result["verdict"] == "fail" or (result["verdict"] == "inconclusive" and params["on_inconclusive"] == "fail"):
         if params["abort_to"]:

@@ -186,30 +186,30 @@ from ansible_collections.ragops.platform.plugins.module_utils._deploy_lock impor
     find_ansible_process,
 )
 from ansible_collections.ragops.platform.plugins.module_utils._release_record import (
-    DEFAULT_PATH,
     default_host,
-    default_user,
+    release_folder_argument_spec,
+    user_and_host,
 )
 
 
 def argument_spec():
-    return dict(
-        path=dict(type="path", default=DEFAULT_PATH),
+    spec = release_folder_argument_spec()
+    spec.update(
         state=dict(type="str", choices=["present", "absent"], default="present"),
         lock_id=dict(type="str"),
         holder=dict(type="str", default=""),
-        user=dict(type="str"),
-        host=dict(type="str"),
         pid=dict(type="int"),
         ttl=dict(type="int", default=1800),
         wait=dict(type="float", default=0),
         poll_max_interval=dict(type="float", default=2.0),
         force=dict(type="bool", default=False),
     )
+    return spec
 
 
 def identity(params):
-    found = {"holder": params["holder"], "user": params["user"] or default_user(), "host": params["host"] or default_host(),
+    user, host = user_and_host(params)
+    found = {"holder": params["holder"], "user": user, "host": host,
              "pid": params["pid"], "pid_start": None, "pid_host": None, "pid_cmd": None}
     if params["pid"] is None:
         pid, start, digest = find_ansible_process()

@@ -259,26 +259,23 @@ from ansible_collections.ragops.platform.plugins.module_utils._atomic_file impor
     locked_directory,
 )
 from ansible_collections.ragops.platform.plugins.module_utils._deploy_lock import DeployLock
+from ansible_collections.ragops.platform.plugins.module_utils._platform import COLORS
 from ansible_collections.ragops.platform.plugins.module_utils._release_record import (
-    COLORS,
-    DEFAULT_PATH,
     OUTCOMES,
     NewerSchemaError,
     ReleaseRecord,
     comparable,
-    default_host,
-    default_user,
-    format_time,
-    parse_time,
     plan_live,
     plan_previous,
-    utc_now,
+    release_folder_argument_spec,
+    user_and_host,
 )
+from ansible_collections.ragops.platform.plugins.module_utils._utc_time import format_time, parse_time, utc_now
 
 
 def argument_spec():
-    return dict(
-        path=dict(type="path", default=DEFAULT_PATH),
+    spec = release_folder_argument_spec()
+    spec.update(
         state=dict(type="str", choices=["read", "record", "live", "previous", "commit"], default="read"),
         history_limit=dict(type="int", default=10),
         color=dict(type="str", choices=list(COLORS)),
@@ -291,14 +288,13 @@ def argument_spec():
         action=dict(type="str", default="deploy"),
         phases=dict(type="dict", default={}),
         reason=dict(type="str"),
-        user=dict(type="str"),
-        host=dict(type="str"),
         started_at=dict(type="str"),
         finished_at=dict(type="str"),
         duration=dict(type="float"),
         extra=dict(type="dict", default={}),
         mode=dict(type="str", default="0644"),
     )
+    return spec
 
 
 def _time_option(module, name, default):
@@ -324,6 +320,7 @@ def build_entry(module, now):
     duration = params["duration"]
     if duration is None:
         duration = (finished - started).total_seconds() if started is not None else sum(phases.values())
+    user, host = user_and_host(params)
     return {
         "id": uuid.uuid4().hex[:16],
         "action": params["action"],
@@ -332,8 +329,8 @@ def build_entry(module, now):
         "image_id": params["image_id"],
         "outcome": params["outcome"],
         "reason": params["reason"],
-        "user": params["user"] or default_user(),
-        "host": params["host"] or default_host(),
+        "user": user,
+        "host": host,
         "started_at": format_time(started if started is not None else finished),
         "finished_at": format_time(finished),
         "duration": round(float(duration), 3),

@@ -23,6 +23,7 @@ description:
 author: ragops.platform maintainers (@ragops)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ragops.platform.http_probe
 attributes:
   check_mode:
     support: full
@@ -38,17 +39,6 @@ options:
       - With O(unix_socket), its host part is only sent as the C(Host) header.
     type: str
     required: true
-  unix_socket:
-    description: Path of a unix socket to connect to instead of the host and port of the URLs.
-    type: path
-  validate_certs:
-    description: Verify the TLS certificate of HTTPS targets.
-    type: bool
-    default: true
-  use_proxy:
-    description: Use the proxy from the environment (C(http_proxy), C(https_proxy)). Off, since targets are direct.
-    type: bool
-    default: false
   cases:
     description: The request cases.
     type: list

@@ -219,11 +219,11 @@ from ansible_collections.ragops.platform.plugins.module_utils._http_probe import
 from ansible_collections.ragops.platform.plugins.module_utils._nginx_admin import (
     BACKOFF_CAP,
     BACKOFF_INITIAL,
-    COLORS,
     AdminError,
     NginxAdmin,
     switch_live,
 )
+from ansible_collections.ragops.platform.plugins.module_utils._platform import ADMIN_SOCKET, COLORS
 
 
 def verify(url, color, required, timeout, request_timeout):
@@ -390,7 +390,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             color=dict(type="str", required=True, choices=list(COLORS)),
-            admin_socket=dict(type="path", default="/opt/ragops/nginx/run/admin.sock"),
+            admin_socket=dict(type="path", default=ADMIN_SOCKET),
             expect_current=dict(type="str", choices=list(COLORS)),
             precheck_url=dict(type="str"),
             verify_url=dict(type="str"),

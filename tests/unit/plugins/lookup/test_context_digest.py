@@ -77,3 +77,29 @@ def test_lookup_returns_one_digest_per_term(context, tmp_path_factory):
         context_digest(str(context), ["*.pyc"], "x"),
         context_digest(str(other), ["*.pyc"], "x"),
     ]
+
+
+def test_a_linked_folder_counts_by_what_it_holds(context, tmp_path_factory):
+    shared = tmp_path_factory.mktemp("shared")
+    (shared / "lib.py").write_text("VALUE = 1\n")
+    os.symlink(str(shared), str(context / "lib"))
+    copy = tmp_path_factory.mktemp("copy")
+    (copy / "Dockerfile").write_text("FROM scratch\n")
+    (copy / "src").mkdir()
+    (copy / "src" / "app.py").write_text("print('hi')\n")
+    (copy / "lib").mkdir()
+    (copy / "lib" / "lib.py").write_text("VALUE = 1\n")
+    assert context_digest(str(context)) == context_digest(str(copy))
+    before = context_digest(str(context))
+    (shared / "lib.py").write_text("VALUE = 2\n")
+    assert context_digest(str(context)) != before
+
+
+def test_a_link_loop_counts_as_a_link_and_ends(context):
+    before = context_digest(str(context))
+    os.symlink("..", str(context / "src" / "up"))
+    looped = context_digest(str(context))
+    assert looped != before
+    os.remove(str(context / "src" / "up"))
+    os.symlink(".", str(context / "src" / "up"))
+    assert context_digest(str(context)) not in (before, looped)

@@ -21,9 +21,10 @@ def test_full_jitter_stays_within_zero_and_the_ceiling():
     rng = random.Random(42)
     initial, factor, cap = 0.1, 3.0, 4.0
     backoff = Backoff(initial, factor=factor, cap=cap, rng=rng.random)
+    ceilings = Backoff(initial, factor=factor, cap=cap, rng=lambda: 1.0)  # its delays are the ceilings
     for attempt in range(12):
         bound = min(cap, initial * factor ** attempt)
-        assert backoff.ceiling() == pytest.approx(bound)
+        assert ceilings.next_delay() == pytest.approx(bound)
         assert 0.0 <= backoff.next_delay() <= bound
 
 
@@ -46,7 +47,9 @@ def test_reset_starts_over():
     for dummy in range(5):
         backoff.next_delay()
     backoff.reset()
-    assert backoff.attempt == 0
+    fresh = Backoff(0.25, factor=2, cap=10, rng=lambda: 1.0)
+    assert [backoff.next_delay() for dummy in range(8)] == [fresh.next_delay() for dummy in range(8)]
+    backoff.reset()
     assert backoff.next_delay() == 0.25
     assert backoff.next_delay() == 0.5
 

@@ -27,7 +27,8 @@ from ansible_collections.ragops.platform.plugins.module_utils._deploy_lock impor
     find_ansible_process,
     process_start_time,
 )
-from ansible_collections.ragops.platform.plugins.module_utils._release_record import default_host, utc_now
+from ansible_collections.ragops.platform.plugins.module_utils._release_record import default_host
+from ansible_collections.ragops.platform.plugins.module_utils._utc_time import utc_now
 
 FORK = multiprocessing.get_context("fork")
 ALICE = {"holder": "deploy 1.2.0", "user": "alice", "host": "host1", "pid": 4242, "pid_start": None, "pid_host": None}

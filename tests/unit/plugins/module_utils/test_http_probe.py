@@ -16,7 +16,7 @@ from ansible_collections.ragops.platform.plugins.module_utils._http_probe import
     probe,
     response_failures,
 )
-from ansible_collections.ragops.platform.tests.unit.plugins.http_harness import (
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.http_server import (
     Reply,
     closed_port_url,
     tcp_server,

@@ -8,7 +8,8 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.ragops.platform.plugins.module_utils._nginx_admin import AdminError, NginxAdmin, is_busy
-from ansible_collections.ragops.platform.tests.unit.plugins.release_fakes import FakeAdmin
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.fake_nginx import FakeAdmin
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.http_server import Reply
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ def test_bad_answer_to_get_live_raises(fake):
 
 
 def test_non_json_answer_raises(fake):
-    fake.handle = lambda method, path, body: (502, {}, "<html>bad gateway</html>")
+    fake.handle = lambda method, path, headers, body: Reply(502, body="<html>bad gateway</html>")
     with pytest.raises(AdminError, match="HTTP 502 and no JSON"):
         NginxAdmin(fake.socket_path, timeout=2).live()
 

@@ -12,7 +12,8 @@ from ansible_collections.ragops.platform.plugins.module_utils._prom_query import
     PrometheusError,
     selector,
 )
-from ansible_collections.ragops.platform.tests.unit.plugins.release_fakes import FakePrometheus, closed_port_url
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.fake_prometheus import FakePrometheus
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.http_server import closed_port_url
 
 
 @pytest.fixture

@@ -12,14 +12,14 @@ import pytest
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.ragops.platform.plugins.modules import health_gate
-from ansible_collections.ragops.platform.tests.unit.plugins.http_harness import (
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.fake_docker import FakeDockerEngine
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.http_server import (
     Reply,
     closed_port_url,
-    run_module,
     tcp_server,
     unix_server,
 )
-from ansible_collections.ragops.platform.tests.unit.plugins.release_fakes import FakeDockerEngine
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.module_runner import run_module
 
 HEALTHY = {"status": "healthy", "version": "1.1.0", "color": "green", "checks": {"db": {"status": "ok"}}}
 UNHEALTHY = {"status": "unhealthy", "reason": "drill: unhealthy"}
@@ -317,6 +317,16 @@ def test_an_exited_or_restarted_container_fails_the_gate(docker_engine, capsys, 
     engine = docker_engine("ragops-app-green", states)
     result = run_module(health_gate, gate(None, [{"url": "/health"}], timeout=30, container=watched(engine)), capsys)
     assert result["failed"] is True and reason in result["container"]["reason"] and reason in result["msg"]
+
+
+def test_a_container_running_again_after_a_restart_reports_no_exit_code(docker_engine, capsys):
+    # Running again, Docker reports the new run's ExitCode (0): the code of the run that ended is not known.
+    engine = docker_engine("ragops-app-green", [("running", False, 4, 0), ("running", False, 5, 0)])
+    result = run_module(health_gate, gate(None, [{"url": "/health"}], timeout=30, container=watched(engine)), capsys)
+    container = result["container"]
+    assert result["failed"] is True and container["crashed"] is True and container["status"] == "running"
+    assert container["exit_code"] is None and container["restart_count"] == 5
+    assert "exit code" not in container["reason"] and "exit code" not in result["msg"]
 
 
 def test_a_missing_container_fails_the_gate(docker_engine, capsys):

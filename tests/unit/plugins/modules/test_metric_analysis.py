@@ -6,15 +6,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import pytest
+import yaml
 
 from ansible_collections.ragops.platform.plugins.modules import metric_analysis
-from ansible_collections.ragops.platform.tests.unit.plugins.release_fakes import (
-    FakeAdmin,
-    FakeApp,
-    FakePrometheus,
-    closed_port_url,
-    run_module,
-)
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.fake_app import FakeApp
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.fake_nginx import FakeAdmin
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.fake_prometheus import FakePrometheus
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.http_server import closed_port_url
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.module_runner import run_module
 
 FAST = {"window": 0.6, "interval": 0.1, "request_timeout": 2}
 
@@ -169,15 +168,34 @@ def test_wrong_color_behind_the_metrics_url_fails_at_once(servers, capsys):
                             "version 1.1.0" % fake.metrics_url
 
 
+ALWAYS_RETURNED = sorted(key for key, spec in yaml.safe_load(metric_analysis.RETURN).items()
+                         if spec.get("returned") == "always")
+
+
+@pytest.mark.parametrize("failure", ["identity", "prometheus_down", "no_source"])
+def test_failures_before_any_check_return_every_always_key(servers, capsys, failure):
+    if failure == "identity":
+        result = from_app(app(servers, color="blue", version="1.0.0"), capsys, version="1.1.0")
+    elif failure == "prometheus_down":
+        result = analyse(capsys, source="prometheus", prometheus_url=closed_port_url(""))
+    else:
+        result = analyse(capsys, prometheus_url=closed_port_url("/"))
+    assert result["failed"] is True and result["verdict"] == "fail"
+    assert "decision_at" in ALWAYS_RETURNED and "aborted" in ALWAYS_RETURNED
+    assert [key for key in ALWAYS_RETURNED if key not in result] == []
+    assert result["checks"] == [] and result["failing_checks"] == 0 and result["aborted"] is None
+    assert result["checks_planned"] == 6 and result["decision_at"].endswith("Z") and result["decision_epoch"] > 0
+
+
 def test_a_restarted_process_counts_from_zero(servers, capsys):
     fake = app(servers, per_scrape=[(50, 0, 0.01)])
     fake.observe("200", 0.01, 10000)
     original = fake.handle
 
-    def restart_after_baseline(method, path, body):
+    def restart_after_baseline(method, path, headers, body):
         if path == "/metrics" and fake.scrapes == 1:
             fake.reset()
-        return original(method, path, body)
+        return original(method, path, headers, body)
 
     fake.handle = restart_after_baseline
     result = from_app(fake, capsys, window=0.2)
@@ -287,7 +305,7 @@ def test_auto_falls_back_to_app_metrics_when_prometheus_is_down(servers, capsys,
     # Where warnings land in the result depends on what else the test process loaded: record them at the source.
     monkeypatch.setattr(metric_analysis.AnsibleModule, "warn", lambda module, text: warnings.append(text))
     fake = app(servers, per_scrape=[(50, 0, 0.01)])
-    result = analyse(capsys, prometheus_url=closed_port_url(), app_metrics_url=fake.metrics_url)
+    result = analyse(capsys, prometheus_url=closed_port_url("/"), app_metrics_url=fake.metrics_url)
     assert result["verdict"] == "pass" and result["source_used"] == "app_metrics"
     assert len(warnings) == 1 and "is unreachable" in warnings[0]
     assert warnings[0].endswith("analysing green from %s instead" % fake.metrics_url)
@@ -302,7 +320,7 @@ def test_auto_falls_back_when_prometheus_has_no_series_of_the_color(servers, cap
 
 
 def test_auto_without_any_source_fails(capsys):
-    result = analyse(capsys, prometheus_url=closed_port_url())
+    result = analyse(capsys, prometheus_url=closed_port_url("/"))
     assert result["failed"] is True and "app_metrics_url is not set" in result["msg"]
 
 
@@ -320,7 +338,7 @@ def test_explicit_prometheus_down_fails(capsys):
     ({"probe_body": "{not json"}, "probe_body is not JSON"),
 ])
 def test_bad_settings_are_rejected(capsys, args, message):
-    result = analyse(capsys, source="app_metrics", app_metrics_url=closed_port_url(), **args)
+    result = analyse(capsys, source="app_metrics", app_metrics_url=closed_port_url("/"), **args)
     assert result["failed"] is True and message in result["msg"]
 
 

@@ -16,20 +16,15 @@ import time
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.ragops.platform.plugins.module_utils._deploy_lock import DeployLock
 from ansible_collections.ragops.platform.plugins.modules import release_lock
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.module_runner import run_module
 
 ALICE = {"holder": "deploy 1.2.0", "user": "alice", "host": "host1", "pid": 4242}
 
 
 def run(capsys, check_mode=False, **args):
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            release_lock.main()
-    return json.loads(capsys.readouterr().out)
+    return run_module(release_lock, args, capsys, check_mode=check_mode)
 
 
 def lock_file(tmp_path):

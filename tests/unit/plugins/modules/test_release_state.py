@@ -10,19 +10,14 @@ import os
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.ragops.platform.plugins.module_utils import _atomic_file
 from ansible_collections.ragops.platform.plugins.module_utils._deploy_lock import DeployLock
 from ansible_collections.ragops.platform.plugins.modules import release_state
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.module_runner import run_module
 
 
 def run(capsys, check_mode=False, **args):
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            release_state.main()
-    return json.loads(capsys.readouterr().out)
+    return run_module(release_state, args, capsys, check_mode=check_mode)
 
 
 @pytest.fixture

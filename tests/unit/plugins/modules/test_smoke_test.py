@@ -10,13 +10,13 @@ import json
 import pytest
 
 from ansible_collections.ragops.platform.plugins.modules import smoke_test
-from ansible_collections.ragops.platform.tests.unit.plugins.http_harness import (
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.http_server import (
     Reply,
     closed_port_url,
-    run_module,
     tcp_server,
     unix_server,
 )
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.module_runner import run_module
 
 ANSWER = {
     "query": "Quel est le taux de TVA ?",

@@ -10,12 +10,9 @@ import time
 import pytest
 
 from ansible_collections.ragops.platform.plugins.modules import traffic_switch
-from ansible_collections.ragops.platform.tests.unit.plugins.release_fakes import (
-    FakeAdmin,
-    FakeLB,
-    closed_port_url,
-    run_module,
-)
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.fake_nginx import FakeAdmin, FakeLB
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.http_server import closed_port_url
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.module_runner import run_module
 
 
 @pytest.fixture
