@@ -9,5 +9,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 COLORS = ("blue", "green")
+# The response header nginx adds to every answer it proxied: the color of the peer it picked. The platform reads it,
+# never an app's own headers, to see which color served a request.
+COLOR_HEADER = "X-Ragops-Color"
 # The nginx role creates it (roles/nginx); the release modules that switch traffic talk to it.
 ADMIN_SOCKET = "/opt/ragops/nginx/run/admin.sock"

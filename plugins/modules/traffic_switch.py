@@ -24,10 +24,11 @@ description:
     C(GET /live) answer), the module rewrites it with a C(PUT) of the same color, so that a restart can't come back on the wrong color. That is
     reported as changed, with RV(switched=false).
   - With O(verify_url), it then sends GET requests through the load balancer until O(verify_requests) in a row were
-    answered 2xx with C(X-App-Color) equal to O(color). An answer of another color, a non-2xx answer or a failed request
-    resets the streak. Verification is read-only, so it also runs when the color was already live (the module then
-    confirms the current state). If it does not succeed within O(verify_timeout), the module fails with
-    RV(switched=true) and RV(verified=false), and leaves the decision to switch back to the playbook.
+    answered 2xx with the color header (O(color_header), which the stack's nginx adds itself) equal to O(color).
+    An answer of another color, a non-2xx answer or a failed request resets the streak. Verification is read-only,
+    so it also runs when the color was already live (the module then confirms the current state). If it does not
+    succeed within O(verify_timeout), the module fails with RV(switched=true) and RV(verified=false), and leaves the
+    decision to switch back to the playbook.
   - HTTP proxy environment variables are ignored; every URL is reached directly.
 options:
   color:
@@ -59,6 +60,12 @@ options:
       - A public URL through the load balancer, for example V(http://127.0.0.1:8080/health), used to confirm which
         color serves requests. Without it, nothing is verified and RV(verified) is null.
     type: str
+  color_header:
+    description:
+      - Response header naming the color that served a verification request. The stack's nginx adds
+        C(X-Ragops-Color) to every answer it proxied, from the peer it picked, so no app header is needed.
+    type: str
+    default: X-Ragops-Color
   verify_requests:
     description: How many requests in a row must be served by O(color).
     type: int
@@ -188,7 +195,7 @@ verification:
       type: int
       sample: 10
     served_by:
-      description: Answers per C(X-App-Color) value (any status); V(none) for answers without the header.
+      description: Answers per value of the color header (any status); V(none) for answers without it.
       type: dict
       sample: {"green": 10}
     failures:
@@ -223,10 +230,10 @@ from ansible_collections.ragops.platform.plugins.module_utils._nginx_admin impor
     NginxAdmin,
     switch_live,
 )
-from ansible_collections.ragops.platform.plugins.module_utils._platform import ADMIN_SOCKET, COLORS
+from ansible_collections.ragops.platform.plugins.module_utils._platform import ADMIN_SOCKET, COLOR_HEADER, COLORS
 
 
-def verify(url, color, required, timeout, request_timeout):
+def verify(url, color, required, timeout, request_timeout, color_header=COLOR_HEADER):
     started = time.monotonic()
     deadline = started + timeout
     backoff = Backoff(BACKOFF_INITIAL, cap=BACKOFF_CAP)
@@ -237,7 +244,7 @@ def verify(url, color, required, timeout, request_timeout):
             break
         requests += 1
         answer = probe("GET", url, timeout=min(request_timeout, remaining))
-        status, header = answer["status"], answer["headers"].get("x-app-color")
+        status, header = answer["status"], answer["headers"].get(color_header.lower())
         ok = answer["error"] is None and 200 <= status < 300
         if status is not None:
             label = header or "none"
@@ -251,7 +258,7 @@ def verify(url, color, required, timeout, request_timeout):
             failures += 1
             last_error = answer["error"] or "HTTP %s" % status
         else:
-            last_error = "served by %s" % (header or "an answer without X-App-Color")
+            last_error = "served by %s" % (header or "an answer without %s" % color_header)
         time.sleep(backoff.next_delay(deadline - time.monotonic()))
     return {
         "url": url,
@@ -370,7 +377,7 @@ def run(module):
 
     if params["verify_url"]:
         verification = verify(params["verify_url"], color, params["verify_requests"],
-                              params["verify_timeout"], params["request_timeout"])
+                              params["verify_timeout"], params["request_timeout"], params["color_header"])
         result["verification"] = verification
         result["verified"] = verification["streak"] >= params["verify_requests"]
         if not result["verified"]:
@@ -394,6 +401,7 @@ def main():
             expect_current=dict(type="str", choices=list(COLORS)),
             precheck_url=dict(type="str"),
             verify_url=dict(type="str"),
+            color_header=dict(type="str", default=COLOR_HEADER),
             verify_requests=dict(type="int", default=10),
             verify_timeout=dict(type="float", default=10),
             request_timeout=dict(type="float", default=5),

@@ -97,6 +97,8 @@ def test_query_through_nginx_is_answered_with_sources():
     assert body["success"] is True and body["source"] == "rag" and body["degraded"] is False
     assert body["sources"], body
     assert headers["X-App-Color"] == "blue"
+    # nginx's own header, from the peer it picked: what the platform reads, for any app.
+    assert headers["X-Ragops-Color"] == "blue"
 
 
 def test_health_passes_through_nginx():

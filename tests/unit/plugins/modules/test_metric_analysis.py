@@ -281,8 +281,8 @@ def test_lagging_prometheus_with_passing_probes_is_judged_on_them(servers, capsy
     prometheus = FakePrometheus(prometheus_answers(0, 0, float("nan")))
     fake = app(servers)
     servers.append(prometheus)
-    result = analyse(capsys, source="prometheus", prometheus_url=prometheus.url, window=0.6, interval=0.3,
-                     probe_url=fake.query_url, probe_rate=200)
+    result = analyse(capsys, source="prometheus", prometheus_url=prometheus.url, window=2, interval=1,
+                     probe_url=fake.query_url, probe_rate=50)
     assert not result.get("failed"), result
     assert result["verdict"] == "pass"
     assert all(check["judged_on"] == "probes" and check["ok"] is True for check in result["checks"])

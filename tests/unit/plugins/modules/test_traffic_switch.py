@@ -223,3 +223,18 @@ def test_a_serving_color_passes_the_precheck_and_is_switched(admin, lb, capsys):
 def test_no_precheck_when_the_color_is_already_live(admin, capsys):
     result = switch(admin, capsys, color="blue", precheck_url=closed_port_url("/health"))
     assert not result.get("failed") and result["changed"] is False and "precheck" not in result
+
+
+def test_only_the_color_header_counts_not_an_apps_own(admin, lb, capsys):
+    # An app's X-App-Color says nothing to the platform: without nginx's header no answer is served by a color.
+    lb.color_header = "X-App-Color"
+    result = switch(admin, capsys, color="green", verify_url=lb.url, verify_timeout=0.5)
+    assert result["failed"] is True and result["verified"] is False
+    assert result["verification"]["served_by"] == {"none": result["verification"]["requests"]}
+    assert "an answer without X-Ragops-Color" in result["msg"]
+
+
+def test_the_color_header_can_be_named(admin, lb, capsys):
+    lb.color_header = "X-Served-By"
+    result = switch(admin, capsys, color="green", verify_url=lb.url, color_header="X-Served-By", verify_requests=3)
+    assert result["verified"] is True and result["verification"]["served_by"] == {"green": 3}

@@ -86,7 +86,7 @@ class FakeAdmin:
 
 
 class FakeLB:
-    """GET /health answered with X-App-Color of the admin's live color. ``lag`` answers that many more requests with
+    """GET /health answered with X-Ragops-Color (as the stack's nginx adds it) of the admin's live color. ``lag`` answers that many more requests with
     the color live before the last switch; ``stuck`` always answers that color; ``fail_next`` answers 502s."""
 
     def __init__(self, admin):
@@ -95,6 +95,7 @@ class FakeLB:
         self.stuck = None
         self.fail_next = 0
         self.served = []
+        self.color_header = "X-Ragops-Color"
         self._last_seen = admin.color
         self._old = admin.color
         self.server = serve_tcp(self)
@@ -115,7 +116,7 @@ class FakeLB:
             self.lag -= 1
             color = self._old
         self.served.append(color)
-        return Reply(200, {"status": "healthy"}, headers={"X-App-Color": color})
+        return Reply(200, {"status": "healthy"}, headers={self.color_header: color})
 
     def close(self):
         self.server.close()
