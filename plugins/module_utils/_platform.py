@@ -12,5 +12,7 @@ COLORS = ("blue", "green")
 # The response header nginx adds to every answer it proxied: the color of the peer it picked. The platform reads it,
 # never an app's own headers, to see which color served a request.
 COLOR_HEADER = "X-Ragops-Color"
+# The default host folder of the stack (ragops_data_dir); the release role passes the real paths explicitly.
+DATA_DIR = "/opt/ragops"
 # The nginx role creates it (roles/nginx); the release modules that switch traffic talk to it.
-ADMIN_SOCKET = "/opt/ragops/nginx/run/admin.sock"
+ADMIN_SOCKET = DATA_DIR + "/nginx/run/admin.sock"

@@ -19,12 +19,13 @@ from ansible_collections.ragops.platform.plugins.module_utils._atomic_file impor
     read_json,
     read_json_lines,
 )
+from ansible_collections.ragops.platform.plugins.module_utils._platform import DATA_DIR
 
 SCHEMA = 1
 STATE_FILE = "state.json"
 HISTORY_FILE = "history.jsonl"
 LOCK_FILE = "deploy.lock"
-DEFAULT_PATH = "/opt/ragops/release"
+DEFAULT_PATH = DATA_DIR + "/release"
 OUTCOMES = ("success", "failed", "rolled_back", "noop", "aborted")
 SLOT_KEYS = ("color", "version", "image_id")
 
