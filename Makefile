@@ -46,8 +46,8 @@ test-lint: ## ansible-lint, production profile
 test-sanity: ## ansible-test sanity on the collection
 	scripts/ci/ansible-sanity.sh
 
-test-units: ## Unit tests of the collection's plugins and modules
-	PYTHONPATH=$(CURDIR)/collections python -m pytest -q -p no:cacheprovider tests/unit
+test-units: ## Unit tests of the collection's plugins, modules and roles, and of the second example workload
+	PYTHONPATH=$(CURDIR)/collections python -m pytest -q -p no:cacheprovider tests/unit examples/notes-api/tests
 
 test-molecule: ## Every Molecule scenario: default, bluegreen and faults (the real stack on this Docker engine)
 	molecule test --all

@@ -11,6 +11,7 @@ import argparse
 import csv
 import io
 import json
+import secrets
 import statistics
 import subprocess
 import sys
@@ -27,6 +28,10 @@ TOPICS = ["billing", "latency", "storage", "exports", "alerts", "dashboards", "r
 QUERY = {"query": "How do I configure alert retention for exports?", "client_id": "bench"}
 
 
+# A throwaway token for the bench's own container (writes need it; reads ignore it).
+ADMIN_TOKEN = secrets.token_hex(24)
+
+
 def docker(*args: str, check: bool = True) -> str:
     return subprocess.run(["docker", *args], check=check, capture_output=True, text=True).stdout.strip()
 
@@ -39,7 +44,7 @@ def start_stack(version: str, port: int) -> None:
     docker("run", "-d", "--name", REDIS, "--network", NET, REDIS_IMAGE,
            "redis-server", "--protected-mode", "no", "--save", "", "--appendonly", "no")
     docker("run", "-d", "--name", APP, "--network", NET, "-p", f"127.0.0.1:{port}:8000",
-           "-e", f"RAG_REDIS_URL=redis://{REDIS}:6379/0", "-e", "RAG_COLOR=blue",
+           "-e", f"RAG_REDIS_URL=redis://{REDIS}:6379/0", "-e", "RAG_COLOR=blue", "-e", f"RAG_ADMIN_TOKEN={ADMIN_TOKEN}",
            f"ragops/rag-service:{version}")
 
 
@@ -50,7 +55,8 @@ def stop_stack() -> None:
 
 def http_json(url: str, body: dict | None = None, timeout: float = 120) -> tuple[int, dict]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {ADMIN_TOKEN}"}
+    req = urllib.request.Request(url, data=data, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, json.loads(resp.read())

@@ -83,7 +83,7 @@ def get(address: str, path: str) -> http.client.HTTPResponse | None:
 
 def served_by() -> str | None:
     response = get("127.0.0.1:8080", "/health")
-    return response.getheader("X-App-Color") if response is not None and response.status == 200 else None
+    return response.getheader("X-Ragops-Color") if response is not None and response.status == 200 else None
 
 
 def switch_directly(count: int) -> None:
@@ -179,7 +179,7 @@ def measure_abort(args) -> None:
     extra = entry.get("extra", {})
     print(f"rollback after a failed analysis: outcome {entry['outcome']}, decision -> traffic restored "
           f"{extra.get('restore_seconds')} s; client failures during the analysis window: {summary['failed']} "
-          f"of {summary['sent']}; checks {[(c['samples'], c['error_rate'], c['judged_on']) for c in extra.get('analysis', [])]}")
+          f"of {summary['sent']}; checks {[(c['requests'], c['error_rate'], c['judged_on']) for c in extra.get('analysis', [])]}")
 
 
 def measure_switches(args) -> None:

@@ -2,9 +2,10 @@
 # Copyright: ragops.platform maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Read-only watch of one container through the Docker Engine API, so that a gate can stop at once on a crash.
+"""Read-only watch of one container through the Docker Engine API: a gate stops at once on a crash, a job wait
+follows a one-off container until it exits.
 
-It inspects a container and reads its last log lines; it never changes anything (community.docker does that).
+It inspects a container and reads its log lines; it never changes anything (community.docker does that).
 It speaks HTTP with http.client over the unix socket: ansible's Request installs a process-wide urllib opener,
 which would send the gate's own TCP probes to the Docker socket afterwards.
 """
@@ -21,6 +22,7 @@ from urllib.parse import quote
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 LOG_LINE_LIMIT = 300
+JOB_LINE_LIMIT = 1000
 
 
 class DockerEngineError(Exception):
@@ -60,22 +62,43 @@ class DockerEngine(object):
         if status == 404:
             return None
         if status != 200:
-            raise DockerEngineError("the Docker engine answered HTTP %s to the inspect of %s" % (status, name))
+            raise DockerEngineError("the Docker engine answered HTTP %s to the inspect of %s%s" % (status, name, _message(raw)))
         try:
             return json.loads(raw.decode("utf-8"))
         except ValueError:
             raise DockerEngineError("the Docker engine answered the inspect of %s with no JSON" % name)
 
+    def logs(self, name, tail=None, line_length=JOB_LINE_LIMIT):
+        """Lines of stdout and stderr as Docker interleaves them, oldest first: the last `tail` ones, all when None.
+
+        Each line is cut to `line_length` characters. Raises DockerEngineError when they cannot be read (no such
+        container, or a logging driver that keeps no logs)."""
+        if tail is not None and tail <= 0:
+            return []
+        query = "stdout=1&stderr=1&tail=%s" % ("all" if tail is None else "%d" % tail)
+        status, raw = self._get("/containers/%s/logs?%s" % (quote(name, safe=""), query))
+        if status != 200:
+            raise DockerEngineError("the Docker engine answered HTTP %s to the logs of %s%s" % (status, name, _message(raw)))
+        lines = demultiplex(raw).decode("utf-8", "replace").splitlines()
+        if tail is not None:
+            lines = lines[-tail:]
+        return [line[:line_length] for line in lines]
+
     def log_tail(self, name, lines=8):
-        """The last `lines` lines of stdout and stderr, oldest first; empty when they cannot be read."""
+        """The last `lines` non-blank lines of stdout and stderr, oldest first; empty when they cannot be read."""
         try:
-            status, raw = self._get("/containers/%s/logs?stdout=1&stderr=1&tail=%d" % (quote(name, safe=""), lines))
+            return [line for line in self.logs(name, lines, LOG_LINE_LIMIT) if line.strip()]
         except DockerEngineError:
             return []
-        if status != 200:
-            return []
-        text = demultiplex(raw).decode("utf-8", "replace")
-        return [line[:LOG_LINE_LIMIT] for line in text.splitlines() if line.strip()][-lines:]
+
+
+def _message(raw):
+    """``: <message>`` of a Docker error answer ({"message": ...}), else nothing."""
+    try:
+        message = json.loads(raw.decode("utf-8")).get("message")
+    except (ValueError, AttributeError):
+        return ""
+    return ": %s" % message if message else ""
 
 
 def demultiplex(raw):

@@ -11,6 +11,7 @@ __metaclass__ = type
 import http.client
 import json
 import math
+import re
 
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode
@@ -23,6 +24,10 @@ class PrometheusError(Exception):
     pass
 
 
+class PrometheusUnavailable(PrometheusError):
+    """Prometheus could not answer (unreachable, a 5xx, not its API), as opposed to an answer that refuses the query."""
+
+
 def _quote(value):
     return '"%s"' % value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
@@ -32,6 +37,23 @@ def selector(equal=None, regex=None):
     parts = ["%s=%s" % (name, _quote(value)) for name, value in sorted((equal or {}).items())]
     parts += ["%s=~%s" % (name, _quote(value)) for name, value in sorted((regex or {}).items())]
     return "{%s}" % ",".join(parts)
+
+
+_PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+
+
+def placeholders(template):
+    """The names of the ${name} placeholders in a query template, in order of first use."""
+    names = []
+    for name in _PLACEHOLDER.findall(template):
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def substitute(template, values):
+    """The template with each ${name} replaced by values[name], as it is; unknown names are left as written."""
+    return _PLACEHOLDER.sub(lambda match: values.get(match.group(1), match.group(0)), template)
 
 
 class PrometheusClient(object):
@@ -53,14 +75,15 @@ class PrometheusClient(object):
         except HTTPError as exc:
             raw = exc.read()
             detail = _error_text(raw) or "HTTP %s" % exc.code
-            raise PrometheusError("Prometheus at %s rejected %r: %s" % (self.base_url, promql, detail))
+            error = PrometheusUnavailable if exc.code >= 500 else PrometheusError
+            raise error("Prometheus at %s rejected %r: %s" % (self.base_url, promql, detail))
         except (URLError, OSError, ValueError, http.client.HTTPException) as exc:
-            raise PrometheusError("Prometheus at %s is unreachable: %s"
-                                  % (self.base_url, to_native(getattr(exc, "reason", None) or exc)))
+            raise PrometheusUnavailable("Prometheus at %s is unreachable: %s"
+                                        % (self.base_url, to_native(getattr(exc, "reason", None) or exc)))
         try:
             answer = json.loads(to_native(raw))
         except ValueError:
-            raise PrometheusError("Prometheus at %s answered something other than JSON" % self.base_url)
+            raise PrometheusUnavailable("Prometheus at %s answered something other than JSON" % self.base_url)
         if answer.get("status") != "success":
             raise PrometheusError("Prometheus at %s failed %r: %s" % (self.base_url, promql, answer.get("error")))
         data = answer.get("data") or {}
@@ -77,6 +100,16 @@ class PrometheusClient(object):
         if not values:
             return None
         return float(sum(values))
+
+    def single(self, promql):
+        """The value of a query that answers a scalar or one series; None for an empty answer or NaN. Raises
+        PrometheusError when it answers several series, since which one to judge is then unclear."""
+        answer = self.query(promql)
+        if len(answer) > 1:
+            raise PrometheusError("%r answered %d series, not one: aggregate it (sum, max, ...)" % (promql, len(answer)))
+        if not answer or math.isnan(answer[0][1]):
+            return None
+        return answer[0][1]
 
 
 def _error_text(raw):

@@ -14,8 +14,9 @@ version_added: 0.1.0
 description:
   - Polls a list of HTTP checks against one target (for example one color of the app) until every check has
     passed O(consecutive_successes) times in a row at the same time, or the deadline O(timeout) passes.
-  - A check passes when the request gets a response, its status is one of O(checks[].status), and its JSON body
-    meets every expectation in O(checks[].json).
+  - A check passes when the request gets a response, its status is one of O(checks[].status), its JSON body
+    meets every expectation in O(checks[].json), and its body, read as text, contains O(checks[].body_contains)
+    and matches O(checks[].body_regex). A plain-text health endpoint needs only the last two.
   - All checks are polled in every round, in order. A failure of a check resets the streak of that check only.
   - "Pacing: after a round in which every check passed, the next round starts after O(interval) exactly, so
     O(consecutive_successes) passes span at least (O(consecutive_successes) - 1) x O(interval) seconds. After a
@@ -60,9 +61,12 @@ options:
         description: Name of the check in results and messages. Defaults to O(checks[].url).
         type: str
       url:
-        description: Path joined to O(base_url) (V(/health)), or an absolute URL.
+        description:
+          - Path joined to O(base_url) (V(/health)), or an absolute URL.
+          - The alias O(checks[].path) is the name the workload definition (C(ragops_app.health.checks)) uses.
         type: str
         required: true
+        aliases: [path]
       method:
         description: HTTP method.
         type: str
@@ -101,6 +105,17 @@ options:
           value:
             description: The expected value; its type depends on O(checks[].json[].op).
             type: raw
+      body_contains:
+        description:
+          - A substring the body must contain, compared as it is (case included).
+          - The body is read as text, so it works for plain-text answers (V(ok)) as well as JSON ones, with or
+            without O(checks[].json).
+        type: str
+      body_regex:
+        description:
+          - A Python regular expression searched in the body read as text (C(re.search)); it may match anywhere.
+          - Anchor it (V(^ok$)) or set flags inline (V((?i\)ready)) as needed.
+        type: str
       headers:
         description: Request headers.
         type: dict
@@ -111,9 +126,12 @@ options:
           - C(Content-Type) defaults to C(application/json) when a body is given.
         type: raw
       request_timeout:
-        description: Seconds allowed for one request (connection, each read, and the whole body).
+        description:
+          - Seconds allowed for one request (connection, each read, and the whole body).
+          - The alias O(checks[].timeout) is the name the workload definition uses. It is not O(timeout), the deadline of the gate.
         type: float
         default: 2
+        aliases: [timeout]
   consecutive_successes:
     description: How many times in a row each check must pass.
     type: int
@@ -193,6 +211,17 @@ EXAMPLES = r"""
         json: [{path: status, value: healthy}]
     container:
       name: ragops-app-green
+
+- name: Gate a service whose health endpoint answers plain text, with the workload's names (path, timeout)
+  ragops.platform.health_gate:
+    base_url: http://172.30.57.12:9000
+    checks:
+      - path: /healthz
+        status: [200]
+        body_contains: ok
+        timeout: 1
+      - path: /version
+        body_regex: '^v?1\.4\.'
 
 - name: Check the nginx admin API over its unix socket
   ragops.platform.health_gate:
@@ -277,7 +306,7 @@ checks:
       description: Why the last request failed, one text per missed expectation; empty when it passed.
       type: list
       elements: str
-      sample: ["expected status 200, got 503", "status: expected eq 'healthy', got 'unhealthy'"]
+      sample: ["expected status 200, got 503", "body: expected to contain 'ok', got 'starting'"]
     last_failure:
       description: The failure texts of the most recent failed request, even if later ones passed.
       type: list
@@ -325,6 +354,7 @@ container:
 
 import json
 import random
+import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -342,7 +372,7 @@ from ansible_collections.ragops.platform.plugins.module_utils._http_probe import
     probe,
     response_failures,
 )
-from ansible_collections.ragops.platform.plugins.module_utils._json_expect import expectation_argument_spec, validate
+from ansible_collections.ragops.platform.plugins.module_utils._json_expect import expectation_argument_spec, show, validate
 
 LATENCY_HISTORY = 50
 MESSAGE_EXCERPT = 300
@@ -353,13 +383,15 @@ def argument_spec():
     spec.update(
         checks=dict(type="list", elements="dict", required=True, options=dict(
             name=dict(type="str"),
-            url=dict(type="str", required=True),
+            url=dict(type="str", required=True, aliases=["path"]),
             method=dict(type="str", default="GET"),
             status=dict(type="list", elements="int", default=[200]),
             json=dict(type="list", elements="dict", default=[], options=expectation_argument_spec()),
+            body_contains=dict(type="str"),
+            body_regex=dict(type="str"),
             headers=dict(type="dict", default={}),
             body=dict(type="raw"),
-            request_timeout=dict(type="float", default=2.0),
+            request_timeout=dict(type="float", default=2.0, aliases=["timeout"]),
         )),
         consecutive_successes=dict(type="int", default=3),
         timeout=dict(type="float", default=60.0),
@@ -404,6 +436,13 @@ def invalid_parameters(params):
             problem = validate(expectation)
             if problem:
                 problems.append("%s: json %s" % (label, problem))
+        if check["body_contains"] == "":
+            problems.append("%s: body_contains must not be empty" % label)
+        if check["body_regex"] is not None:
+            try:
+                re.compile(check["body_regex"])
+            except re.error as exc:
+                problems.append("%s: body_regex %s is not a valid regular expression: %s" % (label, show(check["body_regex"]), exc))
     return problems
 
 
@@ -425,7 +464,8 @@ class Check:
         self.attempts += 1
         self.last = result
         self.latencies_ms = (self.latencies_ms + [result["latency_ms"]])[-LATENCY_HISTORY:]
-        self.failures = response_failures(result, self.spec["status"], self.spec["json"])
+        self.failures = response_failures(result, self.spec["status"], self.spec["json"],
+                                          body_contains=self.spec["body_contains"], body_regex=self.spec["body_regex"])
         if self.failures:
             self.consecutive = 0
             self.last_failure = self.failures

@@ -9,36 +9,63 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: metric_analysis
-short_description: Judge an app color from its error rate and p95 latency after a switch
+short_description: Judge an app color by what its clients see after a switch
 version_added: 0.1.0
 author: ragops.platform maintainers (@ragops)
 description:
   - Analyses ONE app color for O(window) seconds, with one check every O(interval) seconds. Each check measures the
-    color's error rate (the 5xx share of C(rag_requests_total) for O(endpoint)) and its p95 latency (the 0.95
-    C(histogram_quantile) of C(rag_request_duration_seconds_bucket) for O(endpoint)).
+    requests the color served in its interval, their error rate (the share of 5xx answers among all of them) and
+    their p95 latency.
+  - By default the numbers are the load balancer's. nginx measures the traffic it routes to each color itself, as
+    C(ragops_lb_requests_total{color, status_class}) and the histogram C(ragops_lb_request_duration_seconds), so any
+    app is judged by what its clients see, whatever metrics the app exports.
   - A check counts only if it saw at least O(min_samples) requests. It fails when the error rate is above
-    O(max_error_rate) or the p95 latency above O(max_p95_latency_ms), and passes otherwise. Below O(min_samples) it is
-    inconclusive.
+    O(max_error_rate), the p95 latency above O(max_p95_latency_ms), or one of O(queries) is out of its bounds, and
+    passes otherwise. Below O(min_samples) it is inconclusive, unless a query fails it.
   - Fail fast. The analysis stops at the check that brings the failing checks to O(failure_limit) (1 by default), so a
     bad release loses its traffic within one interval. Otherwise the verdict, after all the checks, is V(pass) if at
     least one check passed, V(fail) if none passed but some failed, and V(inconclusive) if no check counted.
   - The module fails on V(fail), and on V(inconclusive) when O(on_inconclusive=fail), with the numbers in the message.
     The result always carries the checks and RV(decision_at), the time of the verdict, so the playbook can switch back
     at once and measure how long that took.
-  - B(Prometheus) source. Instant queries of C(increase) over a range, filtered by the target labels C(color) (and
-    C(version) when O(version) is set) that the app role's file_sd gives to the C(rag-app) job. The range is
-    O(prometheus_range), because C(increase) needs two scrapes in it.
-  - B(App metrics) source. The color's C(/metrics) is scraped at the start and at the end of every check; the module
-    computes the counter and bucket increases itself (a counter reset counts as a restart, as C(increase) does), and
-    the p95 by linear interpolation within buckets, like C(histogram_quantile). It also checks C(rag_build_info) -- the
-    color, and the version when O(version) is set, must be the expected ones, or the module fails at once.
-  - B(Probes). When O(probe_url) is set, the module POSTs O(probe_body) to it at O(probe_rate) per second during the
-    first interval, and during every interval that follows one with fewer than O(min_samples) real requests. Probes
-    answered by the color are in its metrics already. Probes that got no answer from any app color (a refused
-    connection, a timeout, an nginx error page) are added to the check as failed requests. Probes answered by the other
-    color are counted in RV(probes_sent) only.
-  - Nothing is changed, so C(changed) is always false.
+  - B(Source prometheus). Instant queries of C(increase) over O(prometheus_range) of nginx's metrics, filtered by
+    C(color) and by C(job), the Prometheus job O(lb_job) that scrapes nginx. The range must hold two scrapes.
+  - B(Source lb_metrics). nginx's C(/metrics) on the admin unix socket O(admin_socket) is scraped at the start and at
+    the end of every check; the module computes the increases of the color's series itself (a counter reset, after a
+    restart of nginx, counts as C(increase) does), and the p95 by linear interpolation within buckets, like
+    C(histogram_quantile).
+  - B(Source auto), the default. V(prometheus) when Prometheus answers C(up{job="ragops-lb"} == 1), with the job
+    O(lb_job) (nginx creates every color's series at 0 when it starts, so a scraped nginx is enough), else
+    V(lb_metrics). The module fails before any check when neither can be used.
+  - B(Source app_metrics). The reference app's own metrics at O(app_metrics_url), scraped like V(lb_metrics). They
+    are the counter O(app_requests_metric) and the histogram O(app_duration_metric), filtered by O(app_endpoint_label) =
+    O(app_endpoint), with the HTTP code in a C(status) label. The gauge O(app_build_info_metric) must name the color,
+    and the version when O(version) is set, or the module fails at once.
+  - B(Probes). When O(probe_url) is set, the module sends O(probe_method) requests to it at O(probe_rate) per second
+    during the first interval, and during every interval that follows one with fewer than O(min_samples) real
+    requests. Send them through the load balancer. A probe whose answer carries the header O(color_header) naming
+    the color is in the source's numbers already, so it is not counted twice. A probe that got no answer (a refused
+    connection, a timeout) or a 5xx naming no color is added to the check as a failed request. A probe answered by
+    the other color, or refused by nginx itself with a 4xx (a wrong path, the rate limit), is counted in
+    RV(probes_sent) and RV(probe_failures) only.
+  - When the source has fewer requests than the probes the color answered (Prometheus has not scraped the new
+    color yet), the check is judged on the probes' own outcomes.
+  - B(Queries). Every check also evaluates each of O(queries) against Prometheus, like the metrics of an Argo
+    Rollouts analysis template. A value above O(queries[].max) or below O(queries[].min) fails the check.
+  - Nothing is changed, except the abort switch of O(abort_to).
   - HTTP proxy environment variables are ignored; every URL is reached directly.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: In check mode nothing is measured (before a switch there is nothing to analyse) and RV(verdict) is
+      V(skipped).
+  diff_mode:
+    support: none
+    details: The only change is the abort switch (O(abort_to)), reported in RV(aborted).
+  platform:
+    platforms: posix
 options:
   color:
     description: The color to analyse.
@@ -46,18 +73,18 @@ options:
     required: true
     choices: [blue, green]
   version:
-    description: The version the color must run. Adds C(version="...") to the Prometheus selectors and is checked
-      against C(rag_build_info) with the app metrics source.
+    description:
+      - The version the color must run. It replaces C(${version}) in O(queries), and with O(source=app_metrics) it is
+        checked against O(app_build_info_metric).
+      - nginx's metrics have no version label; they are the color's, whatever it runs.
     type: str
   source:
-    description:
-      - Where the numbers come from. V(auto) uses Prometheus if it answers and already has a C(rag_build_info) series of
-        the color (and version), and the app's O(app_metrics_url) otherwise.
+    description: Where the numbers come from (see the description).
     type: str
-    choices: [auto, prometheus, app_metrics]
+    choices: [auto, prometheus, lb_metrics, app_metrics]
     default: auto
   prometheus_url:
-    description: Base URL of Prometheus.
+    description: Base URL of Prometheus, for O(source=prometheus) and O(queries).
     type: str
     default: http://127.0.0.1:9090
   prometheus_range:
@@ -66,12 +93,37 @@ options:
       - Defaults to the larger of O(interval) and 15 (three scrapes at the stack's 5 s scrape interval). With a range
         longer than O(interval), consecutive checks overlap.
     type: float
+  lb_job:
+    description: The Prometheus job that scrapes nginx's metrics.
+    type: str
+    default: ragops-lb
+  admin_socket:
+    description: Path of the nginx admin API's unix socket on the host. It serves nginx's C(/metrics) for
+      O(source=lb_metrics) and the switch of O(abort_to).
+    type: path
+    default: /opt/ragops/nginx/run/admin.sock
   app_metrics_url:
     description: The color's own metrics URL, for example V(http://172.30.57.11:8000/metrics). Required with
       O(source=app_metrics).
     type: str
-  endpoint:
-    description: Value of the C(endpoint) label to analyse.
+  app_requests_metric:
+    description: With O(source=app_metrics), the app's request counter, with a C(status) label holding the HTTP code.
+    type: str
+    default: rag_requests_total
+  app_duration_metric:
+    description: With O(source=app_metrics), the app's request latency histogram, in seconds (without C(_bucket)).
+    type: str
+    default: rag_request_duration_seconds
+  app_build_info_metric:
+    description: With O(source=app_metrics), the app's build-info gauge, with C(color) and C(version) labels.
+    type: str
+    default: rag_build_info
+  app_endpoint_label:
+    description: With O(source=app_metrics), the label of O(app_requests_metric) that names the endpoint.
+    type: str
+    default: endpoint
+  app_endpoint:
+    description: With O(source=app_metrics), the value of O(app_endpoint_label) to analyse.
     type: str
     default: /api/query
   window:
@@ -98,23 +150,71 @@ options:
     description: Failing checks that end the analysis with V(fail).
     type: int
     default: 1
+  queries:
+    description:
+      - Extra checks, evaluated against Prometheus at every check as instant queries.
+      - They need Prometheus, whatever the O(source). When it cannot be reached, a query has no data.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Name of the query in results and messages.
+        type: str
+        required: true
+      query:
+        description:
+          - PromQL that answers a scalar or a single series. C(${color}) is replaced by O(color) and C(${version}) by
+            O(version) (which must then be set).
+          - A query that answers several series fails the check; aggregate it.
+          - Prometheus evaluates it at the time of the check; ranges in it are yours to choose.
+        type: str
+        required: true
+      max:
+        description: Highest acceptable value. At least one of O(queries[].max) and O(queries[].min) is required.
+        type: float
+      min:
+        description: Lowest acceptable value.
+        type: float
+      must_have_data:
+        description:
+          - Whether no data fails the check -- an empty answer, NaN, or no answer from Prometheus (unreachable, or a
+            5xx). When false it is only noted in the check's results.
+          - A query that Prometheus refuses (a 4xx, such as a syntax error) or that answers several series fails the
+            check either way.
+        type: bool
+        default: true
   probe_url:
     description:
-      - URL that receives synthetic POSTs when real traffic is low, through the load balancer
-        (V(http://127.0.0.1:8080/api/query)) or at the color directly (V(http://172.30.57.11:8000/api/query)).
+      - URL that receives synthetic requests when real traffic is low, through the load balancer, for example
+        V(http://127.0.0.1:8080/api/query).
       - Without it, no probe is sent.
-      - Through the load balancer, keep O(probe_rate) below nginx's per-client rate limit (20 per second by default).
+      - Keep O(probe_rate) below nginx's per-client rate limit (20 per second by default).
     type: str
+  probe_method:
+    description: HTTP method of the probes.
+    type: str
+    default: POST
   probe_body:
     description:
-      - JSON body of each probe, as a dictionary or a JSON string. It must be a valid request, so that a healthy color
-        answers 2xx.
-      - 'Defaults to C({"query": "ragops release probe", "client_id": "ragops-probe"}).'
+      - Body of each probe; a dictionary or a list is sent as JSON, a string as it is (and must be JSON unless
+        O(probe_headers) sets another C(Content-Type)). It must be a valid request, so that a healthy color answers
+        2xx.
+      - 'Defaults to C({"query": "ragops release probe", "client_id": "ragops-probe"}) with the methods POST, PUT and
+        PATCH, and to no body with the others.'
     type: raw
+  probe_headers:
+    description: Headers of each probe. C(Content-Type) defaults to C(application/json) when there is a body.
+    type: dict
+    default: {}
   probe_rate:
     description: Probes per second while probing.
     type: float
     default: 10
+  color_header:
+    description: The response header in which the load balancer names the color that served a request.
+    type: str
+    default: X-Ragops-Color
   on_inconclusive:
     description: What an inconclusive analysis does. V(fail) fails the task; V(pass) returns RV(verdict=inconclusive)
       without failing.
@@ -133,20 +233,8 @@ options:
       - Without it nothing is switched and the caller must switch back itself, one task later.
     type: str
     choices: [blue, green]
-  admin_socket:
-    description: Path of the nginx admin API's unix socket on the host. Used with O(abort_to).
-    type: path
-    default: /opt/ragops/nginx/run/admin.sock
-attributes:
-  check_mode:
-    description: In check mode nothing is measured (before a switch there is nothing to analyse) and RV(verdict) is
-      V(skipped).
-    support: full
-  diff_mode:
-    description: The only change is the abort switch (O(abort_to)), reported in RV(aborted); there is no diff.
-    support: none
 notes:
-  - Run it on the Docker host, which reaches Prometheus on 127.0.0.1 and the colors at their fixed addresses.
+  - Run it on the Docker host, which reaches Prometheus on 127.0.0.1, the load balancer and nginx's admin socket.
   - To take traffic away fast on failure, set O(abort_to) to the old color, and put this task in a C(block) whose
     C(rescue) runs M(ragops.platform.traffic_switch) back to the old color (a no-op that verifies, once the abort
     switched), before recording anything.
@@ -155,28 +243,42 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Analyse green for 30 s after the switch, probing at the color when traffic is low
+- name: Analyse green for 30 s after the switch from the load balancer's numbers, probing through it when traffic is low
   ragops.platform.metric_analysis:
     color: green
     version: "1.1.0"
-    source: auto
-    app_metrics_url: http://172.30.57.11:8000/metrics
     window: 30
     interval: 5
     max_error_rate: 0.05
     max_p95_latency_ms: 1000
     min_samples: 20
     failure_limit: 1
-    probe_url: http://172.30.57.11:8000/api/query
+    probe_url: http://127.0.0.1:8080/api/query
     probe_rate: 10
     on_inconclusive: fail
     abort_to: blue
     admin_socket: /opt/ragops/nginx/run/admin.sock
   register: analysis
 
-- name: The same from the app's /metrics only, tolerating an inconclusive result
+- name: The same from nginx's /metrics only, with an extra bound on the color's 99th percentile
   ragops.platform.metric_analysis:
     color: green
+    source: lb_metrics
+    probe_url: http://127.0.0.1:8080/health
+    probe_method: GET
+    queries:
+      - name: p99
+        query: >-
+          histogram_quantile(0.99, sum by (le)
+          (rate(ragops_lb_request_duration_seconds_bucket{job="ragops-lb",color="${color}"}[1m])))
+        max: 2.5
+        must_have_data: false
+  register: analysis
+
+- name: The reference app's own metrics, tolerating an inconclusive result
+  ragops.platform.metric_analysis:
+    color: green
+    version: "1.1.0"
     source: app_metrics
     app_metrics_url: http://172.30.57.11:8000/metrics
     on_inconclusive: pass
@@ -190,10 +292,10 @@ verdict:
   type: str
   sample: fail
 source_used:
-  description: V(prometheus) or V(app_metrics); null in check mode.
+  description: V(prometheus), V(lb_metrics) or V(app_metrics); null in check mode and when no source could be used.
   returned: always
   type: str
-  sample: app_metrics
+  sample: lb_metrics
 checks:
   description: One entry per check made, in order.
   returned: always
@@ -204,16 +306,16 @@ checks:
       description: UTC time at the end of the check (ISO 8601).
       type: str
       sample: "2026-11-25T12:42:35.402Z"
-    samples:
+    requests:
       description: Requests counted in the check (probes included).
       type: int
       sample: 96
     errors:
-      description: Failed requests among them (5xx, plus probes that no color answered).
+      description: Failed requests among them (5xx, plus probes that got no answer or a 5xx naming no color).
       type: int
       sample: 46
     error_rate:
-      description: errors / samples, from 0 to 1; null without requests.
+      description: errors / requests, from 0 to 1; null without requests.
       type: float
       sample: 0.4792
     p95_ms:
@@ -238,10 +340,36 @@ checks:
       sample: 0
     judged_on:
       description: V(metrics) when the check was judged on the source's numbers; V(probes) when the source had
-        fewer requests than the probes sent (Prometheus not yet scraped the new color) and the probes' own
-        outcomes were judged instead.
+        fewer requests than the probes the color answered (Prometheus not yet scraped the new color) and the
+        probes' own outcomes were judged instead.
       type: str
       sample: metrics
+    queries:
+      description: The result of each of O(queries), in order.
+      type: list
+      elements: dict
+      contains:
+        name:
+          description: The query's name.
+          type: str
+          sample: p99
+        query:
+          description: The PromQL sent, placeholders replaced.
+          type: str
+          sample: max(ragops_lb_p99{color="green"})
+        value:
+          description: The answer; null when there was none.
+          type: float
+          sample: 0.42
+        ok:
+          description: true within bounds, false out of bounds or without data when it must have data, null when an
+            absence of data was ignored.
+          type: bool
+          sample: true
+        reason:
+          description: The value against its bounds, or why there is none.
+          type: str
+          sample: query p99 = 0.42 <= max 2.5
 checks_planned:
   description: O(window) divided by O(interval).
   returned: always
@@ -263,12 +391,12 @@ probe_failures:
   type: int
   sample: 0
 decision_at:
-  description: UTC time of the verdict (ISO 8601); null in check mode.
+  description: UTC time of the verdict (ISO 8601); null in check mode and for invalid parameters.
   returned: always
   type: str
   sample: "2026-11-25T12:42:40.411Z"
 decision_epoch:
-  description: The same time in epoch seconds; null in check mode.
+  description: The same time in epoch seconds; null in check mode and for invalid parameters.
   returned: always
   type: float
   sample: 1795609360.411
@@ -307,46 +435,154 @@ aborted:
 import json
 import math
 import re
-import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes, to_native
-from ansible_collections.ragops.platform.plugins.module_utils import _prom_text as prom_text
-from ansible_collections.ragops.platform.plugins.module_utils._http_probe import probe
+from ansible.module_utils.common.text.converters import to_native
+from ansible_collections.ragops.platform.plugins.module_utils._metric_sources import (
+    BuildInfo,
+    IdentityError,
+    MeasureError,
+    QuerySampler,
+    app_scrape_sampler,
+    app_traffic,
+    lb_prometheus_sampler,
+    lb_scrape_sampler,
+)
 from ansible_collections.ragops.platform.plugins.module_utils._nginx_admin import AdminError, NginxAdmin, switch_live
-from ansible_collections.ragops.platform.plugins.module_utils._platform import ADMIN_SOCKET, COLORS
+from ansible_collections.ragops.platform.plugins.module_utils._platform import ADMIN_SOCKET, COLOR_HEADER, COLORS
 from ansible_collections.ragops.platform.plugins.module_utils._prom_query import (
     PrometheusClient,
     PrometheusError,
+    placeholders,
     selector,
 )
+from ansible_collections.ragops.platform.plugins.module_utils._traffic_prober import Prober, no_probes
 from ansible_collections.ragops.platform.plugins.module_utils._utc_time import format_time, utc_now
 
-QUANTILE = 0.95
-ERROR_STATUS = "5.."
 DEFAULT_PROBE_BODY = {"query": "ragops release probe", "client_id": "ragops-probe"}
-PROBES_IN_FLIGHT = 32
-MAX_SCRAPE_BYTES = 16 * 1024 * 1024
+BODY_METHODS = ("POST", "PUT", "PATCH")
+QUERY_PLACEHOLDERS = ("color", "version")
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*$")
+_TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 
 
-class MeasureError(Exception):
-    def __init__(self, message, failing):
-        super(MeasureError, self).__init__(message)
-        self.failing = failing
+def argument_spec():
+    return dict(
+        color=dict(type="str", required=True, choices=list(COLORS)),
+        version=dict(type="str"),
+        source=dict(type="str", default="auto", choices=["auto", "prometheus", "lb_metrics", "app_metrics"]),
+        prometheus_url=dict(type="str", default="http://127.0.0.1:9090"),
+        prometheus_range=dict(type="float"),
+        lb_job=dict(type="str", default="ragops-lb"),
+        admin_socket=dict(type="path", default=ADMIN_SOCKET),
+        app_metrics_url=dict(type="str"),
+        app_requests_metric=dict(type="str", default="rag_requests_total"),
+        app_duration_metric=dict(type="str", default="rag_request_duration_seconds"),
+        app_build_info_metric=dict(type="str", default="rag_build_info"),
+        app_endpoint_label=dict(type="str", default="endpoint"),
+        app_endpoint=dict(type="str", default="/api/query"),
+        window=dict(type="float", default=30.0),
+        interval=dict(type="float", default=5.0),
+        max_error_rate=dict(type="float", default=0.05),
+        max_p95_latency_ms=dict(type="float", default=1000.0),
+        min_samples=dict(type="int", default=20),
+        failure_limit=dict(type="int", default=1),
+        queries=dict(type="list", elements="dict", default=[], options=dict(
+            name=dict(type="str", required=True),
+            query=dict(type="str", required=True),
+            max=dict(type="float"),
+            min=dict(type="float"),
+            must_have_data=dict(type="bool", default=True),
+        )),
+        probe_url=dict(type="str"),
+        probe_method=dict(type="str", default="POST"),
+        probe_body=dict(type="raw"),
+        probe_headers=dict(type="dict", default={}),
+        probe_rate=dict(type="float", default=10.0),
+        color_header=dict(type="str", default=COLOR_HEADER),
+        on_inconclusive=dict(type="str", default="fail", choices=["pass", "fail"]),
+        request_timeout=dict(type="float", default=5.0),
+        abort_to=dict(type="str", choices=list(COLORS)),
+    )
 
 
-class IdentityError(Exception):
-    pass
+def _json_content(headers):
+    types = [value for name, value in (headers or {}).items() if name.lower() == "content-type"]
+    return not types or "json" in to_native(types[0]).lower()
+
+
+def _query_problems(params):
+    problems, names = [], set()
+    for index, spec in enumerate(params["queries"]):
+        field = "queries[%d]" % index
+        if not spec["name"]:
+            problems.append("%s.name must not be empty" % field)
+        elif spec["name"] in names:
+            problems.append("%s.name %r is used by an earlier query" % (field, spec["name"]))
+        names.add(spec["name"])
+        if not (spec["query"] or "").strip():
+            problems.append("%s.query must not be empty" % field)
+        if spec["max"] is None and spec["min"] is None:
+            problems.append("%s.max/min: at least one of max and min is required" % field)
+        elif spec["max"] is not None and spec["min"] is not None and spec["min"] > spec["max"]:
+            problems.append("%s.min (%s) must not exceed %s.max (%s)" % (field, spec["min"], field, spec["max"]))
+        for name in placeholders(spec["query"] or ""):
+            if name not in QUERY_PLACEHOLDERS:
+                problems.append("%s.query: unknown placeholder ${%s} (known: %s)" % (
+                    field, name, ", ".join("${%s}" % known for known in QUERY_PLACEHOLDERS)))
+            elif name == "version" and params["version"] is None:
+                problems.append("%s.query uses ${version}, but version is not set" % field)
+    return problems
+
+
+def invalid_parameters(params):
+    """Texts naming each bad parameter; empty when all are usable."""
+    problems = []
+    for name in ("window", "interval", "probe_rate", "request_timeout", "max_p95_latency_ms"):
+        if params[name] <= 0:
+            problems.append("%s must be positive, got %s" % (name, params[name]))
+    if params["prometheus_range"] is not None and params["prometheus_range"] <= 0:
+        problems.append("prometheus_range must be positive, got %s" % params["prometheus_range"])
+    if params["interval"] > params["window"]:
+        problems.append("interval (%s) must not exceed window (%s)" % (params["interval"], params["window"]))
+    if not 0 <= params["max_error_rate"] <= 1:
+        problems.append("max_error_rate must be between 0 and 1, got %s" % params["max_error_rate"])
+    for name in ("min_samples", "failure_limit"):
+        if params[name] < 1:
+            problems.append("%s must be at least 1, got %s" % (name, params[name]))
+    if params["abort_to"] is not None and params["abort_to"] == params["color"]:
+        problems.append("abort_to must be the other color than color (%s)" % params["color"])
+    if params["source"] == "app_metrics" and not params["app_metrics_url"]:
+        problems.append("app_metrics_url is required with source app_metrics")
+    if not params["lb_job"]:
+        problems.append("lb_job must not be empty")
+    for name in ("app_requests_metric", "app_duration_metric", "app_build_info_metric"):
+        if not _METRIC_NAME.match(params[name] or ""):
+            problems.append("%s is not a Prometheus metric name: %r" % (name, params[name]))
+    if not _LABEL_NAME.match(params["app_endpoint_label"] or ""):
+        problems.append("app_endpoint_label is not a Prometheus label name: %r" % params["app_endpoint_label"])
+    if not _TOKEN.match(params["color_header"] or ""):
+        problems.append("color_header must be an HTTP header name, got %r" % params["color_header"])
+    if not _TOKEN.match(params["probe_method"] or ""):
+        problems.append("probe_method must be an HTTP method, got %r" % params["probe_method"])
+    body = params["probe_body"]
+    if body is not None and not isinstance(body, (dict, list)) and _json_content(params["probe_headers"]):
+        try:
+            json.loads(to_native(body))
+        except ValueError as exc:
+            problems.append("probe_body is not JSON (%s); to send it as it is, set its Content-Type in probe_headers" % exc)
+    return problems + _query_problems(params)
+
+
+def planned_checks(params):
+    return max(1, int(params["window"] / params["interval"] + 1e-9))
 
 
 def decision_time():
     """(UTC ISO 8601 text, epoch seconds) of now."""
     return format_time(utc_now()), time.time()
-
-
-def planned_checks(params):
-    return max(1, int(params["window"] / params["interval"] + 1e-9))
 
 
 def no_analysis(**values):
@@ -357,150 +593,8 @@ def no_analysis(**values):
     return result
 
 
-def fail_without_source(module, msg):
-    """Fails the module before any check: no metrics source can be used."""
-    decision_at, decision_epoch = decision_time()
-    module.fail_json(msg=msg, **no_analysis(checks_planned=planned_checks(module.params), decision_at=decision_at,
-                                            decision_epoch=decision_epoch))
-
-
-class AppMetricsSampler(object):
-    name = "app_metrics"
-
-    def __init__(self, url, endpoint, color, version, timeout):
-        self.url, self.color, self.version, self.timeout = url, color, version, timeout
-        self.selector = {"endpoint": endpoint}
-        self.error_selector = {"endpoint": endpoint, "status": re.compile(ERROR_STATUS)}
-        self.baseline = None
-
-    def _snapshot(self):
-        answer = probe("GET", self.url, timeout=self.timeout, max_body=MAX_SCRAPE_BYTES)
-        if answer["error"] or answer["status"] != 200:
-            raise MeasureError("cannot scrape %s: %s" % (self.url, answer["error"] or "HTTP %s" % answer["status"]),
-                               failing=True)
-        try:
-            samples = prom_text.parse(answer["body"])
-        except prom_text.PromTextError as exc:
-            raise MeasureError("cannot parse %s: %s" % (self.url, exc), failing=True)
-        self._check_identity(samples)
-        return (
-            prom_text.sum_values(samples, "rag_requests_total", self.selector),
-            prom_text.sum_values(samples, "rag_requests_total", self.error_selector),
-            prom_text.histogram_buckets(samples, "rag_request_duration_seconds", self.selector),
-        )
-
-    def _check_identity(self, samples):
-        info = [sample.labels for sample in prom_text.select(samples, "rag_build_info") if sample.value == 1]
-        if not info:
-            raise IdentityError("%s has no rag_build_info: is it the app's metrics URL?" % self.url)
-        if not any(labels.get("color") == self.color and (self.version is None or labels.get("version") == self.version)
-                   for labels in info):
-            raise IdentityError("%s is served by color %s version %s, not %s%s" % (
-                self.url, info[0].get("color"), info[0].get("version"), self.color,
-                "" if self.version is None else " version " + self.version))
-
-    def start(self):
-        try:
-            self.baseline = self._snapshot()
-        except MeasureError:
-            self.baseline = None
-
-    def measure(self):
-        before, current = self.baseline, None
-        try:
-            current = self._snapshot()
-        finally:
-            self.baseline = current
-        if before is None:
-            raise MeasureError("baseline scrape of %s missing; measuring from the next check" % self.url,
-                               failing=False)
-        # A lower counter means the process restarted: count everything since, as increase() does.
-        reset = current[0] < before[0] or current[1] < before[1]
-        total = current[0] if reset else current[0] - before[0]
-        errors = current[1] if reset else current[1] - before[1]
-        buckets = current[2] if reset else prom_text.bucket_increase(before[2], current[2])
-        p95 = prom_text.histogram_quantile(QUANTILE, buckets) if buckets else float("nan")
-        return total, errors, p95
-
-
-class PrometheusSampler(object):
-    name = "prometheus"
-
-    def __init__(self, client, endpoint, color, version, range_seconds):
-        labels = {"endpoint": endpoint, "color": color}
-        if version is not None:
-            labels["version"] = version
-        window = "[%dms]" % int(round(range_seconds * 1000))
-        self.client = client
-        self.queries = {
-            "total": "sum(increase(rag_requests_total%s%s))" % (selector(labels), window),
-            "errors": "sum(increase(rag_requests_total%s%s))" % (
-                selector(labels, {"status": ERROR_STATUS}), window),
-            "p95": "histogram_quantile(%s, sum by (le) (increase(rag_request_duration_seconds_bucket%s%s)))" % (
-                QUANTILE, selector(labels), window),
-        }
-
-    def start(self):
-        return None
-
-    def measure(self):
-        try:
-            total = self.client.value(self.queries["total"]) or 0.0
-            errors = self.client.value(self.queries["errors"]) or 0.0
-            p95 = self.client.value(self.queries["p95"])
-        except PrometheusError as exc:
-            raise MeasureError(to_native(exc), failing=False)
-        return total, errors, float("nan") if p95 is None else p95
-
-
-class Prober(object):
-    def __init__(self, url, body, rate, timeout, color):
-        self.url, self.rate, self.timeout, self.color = url, rate, timeout, color
-        self.body = to_bytes(body)
-        self.slots = threading.BoundedSemaphore(PROBES_IN_FLIGHT)
-        self.lock = threading.Lock()
-        self.count = 0
-
-    def _probe(self, stats, number):
-        try:
-            headers = {"Content-Type": "application/json", "X-Request-ID": "ragops-probe-%d" % number}
-            answer = probe("POST", self.url, headers=headers, body=self.body, timeout=self.timeout)
-            served_by = answer["headers"].get("x-app-color")
-            with self.lock:
-                if answer["error"] or not 200 <= answer["status"] < 300:
-                    stats["failures"] += 1
-                    stats["last_error"] = answer["error"] or "HTTP %s" % answer["status"]
-                    if served_by is None:
-                        stats["unanswered_failures"] += 1
-                if served_by == self.color:
-                    stats["answered"] += 1
-        finally:
-            self.slots.release()
-
-    def run(self, until):
-        """Paced POSTs until the monotonic time `until`, then waits for the probes in flight."""
-        stats = {"sent": 0, "failures": 0, "unanswered_failures": 0, "answered": 0, "last_error": None}
-        threads, started, tick = [], time.monotonic(), 0
-        while True:
-            due = started + tick / self.rate
-            if due >= until:
-                break
-            time.sleep(max(0.0, due - time.monotonic()))
-            tick += 1
-            if not self.slots.acquire(False):
-                continue
-            self.count += 1
-            stats["sent"] += 1
-            thread = threading.Thread(target=self._probe, args=(stats, self.count))
-            thread.daemon = True
-            thread.start()
-            threads.append(thread)
-        time.sleep(max(0.0, until - time.monotonic()))
-        deadline = time.monotonic() + self.timeout + 1
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        with self.lock:
-            return dict(stats)
+def is_failure(params, verdict):
+    return verdict == "fail" or (verdict == "inconclusive" and params["on_inconclusive"] == "fail")
 
 
 def percent(rate):
@@ -512,7 +606,7 @@ def millis(value):
 
 
 def judge(params, total, errors, p95_seconds):
-    """(ok, reason, error_rate, p95_ms) of one check."""
+    """(ok, reason, error_rate, p95_ms) of one check's traffic."""
     error_rate = errors / total if total > 0 else None
     p95_ms = None if math.isnan(p95_seconds) else round(p95_seconds * 1000, 2)
     if total < params["min_samples"] or total <= 0:
@@ -529,28 +623,70 @@ def judge(params, total, errors, p95_seconds):
         "n/a" if p95_ms is None else millis(p95_ms), millis(params["max_p95_latency_ms"])), error_rate, p95_ms
 
 
-def make_check(params, sampler, probes):
+def judge_query(spec, value, error, broken):
+    """The result entry of one query: ok true (within bounds), false (out of bounds, refused by Prometheus, or
+    without the data it must have) or None (no data, ignored)."""
+    entry = {"name": spec["name"], "query": spec["query"], "value": value, "ok": True, "reason": None}
+    label = "query %s" % spec["name"]
+    if broken:
+        entry.update(ok=False, reason="%s: %s" % (label, error))
+    elif value is None:
+        why = error or "no data"
+        if spec["must_have_data"]:
+            entry.update(ok=False, reason="%s: %s" % (label, why))
+        else:
+            entry.update(ok=None, reason="%s: %s (ignored, must_have_data is false)" % (label, why))
+    elif spec["max"] is not None and value > spec["max"]:
+        entry.update(ok=False, reason="%s = %.6g > max %.6g" % (label, value, spec["max"]))
+    elif spec["min"] is not None and value < spec["min"]:
+        entry.update(ok=False, reason="%s = %.6g < min %.6g" % (label, value, spec["min"]))
+    else:
+        bounds = [text % spec[key] for key, text in (("min", ">= min %.6g"), ("max", "<= max %.6g"))
+                  if spec[key] is not None]
+        entry["reason"] = "%s = %.6g %s" % (label, value, " and ".join(bounds))
+    return entry
+
+
+def combine(ok, reason, queries):
+    """The check's (ok, reason) once its queries are judged: any failing query fails it."""
+    failing = [entry["reason"] for entry in queries if entry["ok"] is False]
+    others = [entry["reason"] for entry in queries if entry["ok"] is not False]
+    if not failing:
+        return ok, "; ".join([reason] + others)
+    if ok is False:
+        return False, "; ".join([reason] + failing)
+    if ok is None:
+        return False, "; ".join(failing + [reason])
+    return False, "; ".join(failing)
+
+
+def make_check(params, sampler, probes, queries):
+    """(check entry, real requests) of one check: the source's numbers, the probes no source counted, the queries."""
     measure_error = None
     try:
         total, errors, p95 = sampler.measure()
     except MeasureError as exc:
         measure_error, total, errors, p95 = exc, 0.0, 0.0, float("nan")
-    total += probes["unanswered_failures"]
-    errors += probes["unanswered_failures"]
-    source = "metrics"
-    if probes["sent"] > total:
+    total += probes["unanswered_errors"]
+    errors += probes["unanswered_errors"]
+    own = probes["answered"] + probes["unanswered_errors"]
+    judged_on = "metrics"
+    if own > total:
         # The source lags (Prometheus has not scraped the new series yet): the probes' own outcomes are the
         # freshest evidence, so a release that fails its probes is judged now, not a scrape later.
-        total, errors, source = float(probes["sent"]), float(probes["failures"]), "probes"
+        total = float(own)
+        errors = float(probes["answered_errors"] + probes["unanswered_errors"])
+        judged_on = "probes"
     ok, reason, error_rate, p95_ms = judge(params, total, errors, p95)
     if measure_error is not None and ok is not False:
         ok, reason = (False if measure_error.failing else None), to_native(measure_error)
+    results = [judge_query(*answer) for answer in (queries.evaluate() if queries else [])]
+    ok, reason = combine(ok, reason, results)
     if ok is False and probes["failures"]:
         reason += "; last probe failure: %s" % probes["last_error"]
-    at = format_time(utc_now())
     check = {
-        "at": at,
-        "samples": int(round(total)),
+        "at": format_time(utc_now()),
+        "requests": int(round(total)),
         "errors": int(round(errors)),
         "error_rate": None if error_rate is None else round(error_rate, 4),
         "p95_ms": p95_ms,
@@ -558,47 +694,21 @@ def make_check(params, sampler, probes):
         "reason": reason,
         "probes_sent": probes["sent"],
         "probe_failures": probes["failures"],
-        "judged_on": source,
+        "judged_on": judged_on,
+        "queries": results,
     }
-    real = 0 if source == "probes" else total - probes["answered"] - probes["unanswered_failures"]
+    real = 0 if judged_on == "probes" else total - own
     return check, real
 
 
-def analyse(params, sampler, prober):
-    planned = planned_checks(params)
-    result = {"checks": [], "checks_planned": planned, "failing_checks": 0, "probes_sent": 0,
-              "probe_failures": 0, "source_used": sampler.name}
-    no_probes = {"sent": 0, "failures": 0, "unanswered_failures": 0, "answered": 0, "last_error": None}
-    started = time.monotonic()
-    sampler.start()
-    probe_next = prober is not None
-    failed_check = None
-    for number in range(1, planned + 1):
-        # Checks sit on a fixed grid from the start, so the time each check takes does not stretch the window.
-        until = max(time.monotonic(), started + number * params["interval"])
-        if probe_next:
-            probes = prober.run(until)
-        else:
-            time.sleep(max(0.0, until - time.monotonic()))
-            probes = no_probes
-        check, real = make_check(params, sampler, probes)
-        result["checks"].append(check)
-        result["probes_sent"] += probes["sent"]
-        result["probe_failures"] += probes["failures"]
-        if check["ok"] is False:
-            result["failing_checks"] += 1
-            failed_check = failed_check or (number, check)
-            if result["failing_checks"] >= params["failure_limit"]:
-                failed_check = (number, check)
-                break
-        probe_next = prober is not None and real < params["min_samples"]
-    result["decision_at"], result["decision_epoch"] = decision_time()
-    result["elapsed_ms"] = round((time.monotonic() - started) * 1000, 1)
+def conclude(params, result, failed_check, probing):
+    """Sets the verdict and the message of a finished analysis."""
+    planned = result["checks_planned"]
     passing = sum(1 for check in result["checks"] if check["ok"] is True)
     if result["failing_checks"] >= params["failure_limit"] or (result["failing_checks"] and not passing):
         result["verdict"] = "fail"
         number, check = failed_check
-        result["msg"] = "%s at check %d/%d (%d requests)" % (check["reason"], number, planned, check["samples"])
+        result["msg"] = "%s at check %d/%d (%d requests)" % (check["reason"], number, planned, check["requests"])
         if result["failing_checks"] < params["failure_limit"]:
             result["msg"] += "; no check passed (%d failing, failure_limit %d)" % (
                 result["failing_checks"], params["failure_limit"])
@@ -610,80 +720,125 @@ def analyse(params, sampler, prober):
         result["msg"] = "%d of %d checks passed, %d failing (limit %d)" % (
             passing, len(result["checks"]), result["failing_checks"], params["failure_limit"])
     else:
-        most = max(check["samples"] for check in result["checks"])
+        most = max(check["requests"] for check in result["checks"])
         result["verdict"] = "inconclusive"
         result["msg"] = "no check reached min_samples %d in %d checks (most: %d requests; %s)" % (
             params["min_samples"], len(result["checks"]), most,
-            "%d probes sent, %d failed" % (result["probes_sent"], result["probe_failures"]) if prober
+            "%d probes sent, %d failed" % (result["probes_sent"], result["probe_failures"]) if probing
             else "probes disabled")
+
+
+def run_metric_analysis(params, sampler, prober=None, queries=None, clock=time.monotonic, sleep=time.sleep,
+                        abort=None):
+    """The analysis of params["color"] with a sampler (start(), measure()), an optional prober (run(until)) and
+    optional query checks (evaluate()). ``abort`` is called, the moment a failing verdict is reached, to give traffic
+    back; it returns the RV(aborted) entry."""
+    planned = planned_checks(params)
+    result = no_analysis(checks_planned=planned, source_used=sampler.name)
+    label = params["color"] + ("" if params["version"] is None else " " + params["version"])
+    started = clock()
+    failed_check = None
+    try:
+        sampler.start()
+        probe_next = prober is not None
+        for number in range(1, planned + 1):
+            # Checks sit on a fixed grid from the start, so the time each check takes does not stretch the window.
+            until = max(clock(), started + number * params["interval"])
+            if probe_next:
+                probes = prober.run(until)
+            else:
+                sleep(max(0.0, until - clock()))
+                probes = no_probes()
+            check, real = make_check(params, sampler, probes, queries)
+            result["checks"].append(check)
+            result["probes_sent"] += probes["sent"]
+            result["probe_failures"] += probes["failures"]
+            if check["ok"] is False:
+                result["failing_checks"] += 1
+                failed_check = failed_check or (number, check)
+                if result["failing_checks"] >= params["failure_limit"]:
+                    failed_check = (number, check)
+                    break
+            probe_next = prober is not None and real < params["min_samples"]
+    except IdentityError as exc:
+        result["decision_at"], result["decision_epoch"] = decision_time()
+        result.update(verdict="fail", msg="metric analysis of %s: %s" % (params["color"], exc))
+    else:
+        result["decision_at"], result["decision_epoch"] = decision_time()
+        conclude(params, result, failed_check, prober is not None)
+        result["msg"] = "metric analysis of %s via %s: %s: %s" % (label, sampler.name, result["verdict"], result["msg"])
+    result["elapsed_ms"] = round((clock() - started) * 1000, 1)
+    if abort is not None and is_failure(params, result["verdict"]):
+        result["aborted"] = abort()
+        result["msg"] += "; traffic %s to %s" % (
+            "given back" if result["aborted"]["switched"] else "NOT given back (%s)" % result["aborted"]["error"],
+            result["aborted"]["color"])
     return result
 
 
-def probe_body(value):
-    if value is None:
-        return json.dumps(DEFAULT_PROBE_BODY)
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return to_native(value)
+class NoSource(Exception):
+    pass
 
 
-def validate(module):
-    params = module.params
-    problems = []
-    for name in ("window", "interval", "probe_rate", "request_timeout", "max_p95_latency_ms"):
-        if params[name] <= 0:
-            problems.append("%s must be positive, got %s" % (name, params[name]))
-    if params["prometheus_range"] is not None and params["prometheus_range"] <= 0:
-        problems.append("prometheus_range must be positive, got %s" % params["prometheus_range"])
-    if params["interval"] > params["window"]:
-        problems.append("interval (%s) must not exceed window (%s)" % (params["interval"], params["window"]))
-    if not 0 <= params["max_error_rate"] <= 1:
-        problems.append("max_error_rate must be between 0 and 1, got %s" % params["max_error_rate"])
-    for name in ("min_samples", "failure_limit"):
-        if params[name] < 1:
-            problems.append("%s must be at least 1, got %s" % (name, params[name]))
-    if params["probe_body"] is not None and not isinstance(params["probe_body"], (dict, list)):
-        try:
-            json.loads(to_native(params["probe_body"]))
-        except ValueError as exc:
-            problems.append("probe_body is not JSON: %s" % exc)
-    if problems:
-        module.fail_json(msg="; ".join(problems))
+def choose_sampler(params, client):
+    """(sampler, warning or None) for params["source"]; raises NoSource when none can be used."""
+    source, color, timeout = params["source"], params["color"], params["request_timeout"]
+    if source == "app_metrics":
+        labels = {params["app_endpoint_label"]: params["app_endpoint"]}
+        identity = BuildInfo(params["app_build_info_metric"], color, params["version"])
+        traffic = app_traffic(params["app_requests_metric"], params["app_duration_metric"])
+        return app_scrape_sampler(params["app_metrics_url"], traffic, labels, identity, timeout), None
+    scrape = lb_scrape_sampler(params["admin_socket"], color, timeout)
+    if source == "lb_metrics":
+        return scrape, None
+    prometheus = lb_prometheus_sampler(client, params["lb_job"], color,
+                                       params["prometheus_range"] or max(params["interval"], 15.0))
+    up = "up%s == 1" % selector({"job": params["lb_job"]})
+    try:
+        present = bool(client.query(up))
+        why = "Prometheus at %s does not scrape nginx: %s is empty" % (params["prometheus_url"], up)
+    except PrometheusError as exc:
+        present, why = None, to_native(exc)
+    if source == "prometheus":
+        if present is None:
+            raise NoSource(why)
+        return prometheus, None if present else "%s; the first checks may be inconclusive" % why
+    if present:
+        return prometheus, None
+    try:
+        scrape.check()
+    except MeasureError as exc:
+        raise NoSource("no metrics source for %s: %s, and %s" % (color, why, exc))
+    return scrape, "%s; analysing %s from %s instead" % (why, color, scrape.where)
 
 
-def choose_sampler(module):
-    params = module.params
-    source = params["source"]
-    if source in ("auto", "prometheus"):
-        client = PrometheusClient(params["prometheus_url"], params["request_timeout"])
-        sampler = PrometheusSampler(client, params["endpoint"], params["color"], params["version"],
-                                    params["prometheus_range"] or max(params["interval"], 15.0))
-        labels = {"color": params["color"]}
-        if params["version"] is not None:
-            labels["version"] = params["version"]
-        try:
-            present = bool(client.query("rag_build_info" + selector(labels)))
-            why = "Prometheus at %s has no rag_build_info%s series yet" % (params["prometheus_url"], selector(labels))
-        except PrometheusError as exc:
-            present, why = None, to_native(exc)
-        if source == "prometheus":
-            if present is None:
-                fail_without_source(module, why)
-            if not present:
-                module.warn("%s; the first checks may be inconclusive" % why)
-            return sampler
-        if present:
-            return sampler
-        if not params["app_metrics_url"]:
-            fail_without_source(module, "no metrics source for %s: %s, and app_metrics_url is not set" % (
-                params["color"], why))
-        module.warn("%s; analysing %s from %s instead" % (why, params["color"], params["app_metrics_url"]))
-    return AppMetricsSampler(params["app_metrics_url"], params["endpoint"], params["color"], params["version"],
-                             params["request_timeout"])
+def probe_body(params):
+    """The body text of each probe, or None."""
+    body = params["probe_body"]
+    if body is None:
+        return json.dumps(DEFAULT_PROBE_BODY) if params["probe_method"].upper() in BODY_METHODS else None
+    if isinstance(body, (dict, list)):
+        return json.dumps(body)
+    return to_native(body)
+
+
+def make_prober(params):
+    if not params["probe_url"]:
+        return None
+    headers = dict((to_native(name), to_native(value)) for name, value in params["probe_headers"].items())
+    return Prober(params["probe_url"], params["color"], params["color_header"], method=params["probe_method"],
+                  body=probe_body(params), headers=headers, rate=params["probe_rate"],
+                  timeout=params["request_timeout"])
+
+
+def make_queries(params, client):
+    if not params["queries"]:
+        return None
+    return QuerySampler(client, params["queries"], {"color": params["color"], "version": params["version"] or ""})
 
 
 def abort_switch(params):
-    """Give traffic back to abort_to at once, compare-and-set from the analysed color."""
+    """Gives traffic back to abort_to at once, compare-and-set from the analysed color."""
     aborted = {"color": params["abort_to"], "switched": False, "switched_at": None, "switch_ms": None, "error": None}
     admin = NginxAdmin(params["admin_socket"], params["request_timeout"])
     started = time.monotonic()
@@ -701,61 +856,26 @@ def abort_switch(params):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            color=dict(type="str", required=True, choices=list(COLORS)),
-            version=dict(type="str"),
-            source=dict(type="str", default="auto", choices=["auto", "prometheus", "app_metrics"]),
-            prometheus_url=dict(type="str", default="http://127.0.0.1:9090"),
-            prometheus_range=dict(type="float"),
-            app_metrics_url=dict(type="str"),
-            endpoint=dict(type="str", default="/api/query"),
-            window=dict(type="float", default=30),
-            interval=dict(type="float", default=5),
-            max_error_rate=dict(type="float", default=0.05),
-            max_p95_latency_ms=dict(type="float", default=1000),
-            min_samples=dict(type="int", default=20),
-            failure_limit=dict(type="int", default=1),
-            probe_url=dict(type="str"),
-            probe_body=dict(type="raw"),
-            probe_rate=dict(type="float", default=10),
-            on_inconclusive=dict(type="str", default="fail", choices=["pass", "fail"]),
-            request_timeout=dict(type="float", default=5),
-            abort_to=dict(type="str", choices=list(COLORS)),
-            admin_socket=dict(type="path", default=ADMIN_SOCKET),
-        ),
-        required_if=[("source", "app_metrics", ["app_metrics_url"])],
-        supports_check_mode=True,
-    )
-    validate(module)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
-    if params["abort_to"] == params["color"]:
-        module.fail_json(msg="abort_to must be the other color than color (%s)" % params["color"])
+    problems = invalid_parameters(params)
+    if problems:
+        module.fail_json(msg="invalid parameters: %s" % "; ".join(problems), changed=False, **no_analysis())
     if module.check_mode:
         module.exit_json(changed=False, msg="check mode: nothing to analyse before a switch",
                          **no_analysis(verdict="skipped"))
-    sampler = choose_sampler(module)
-    prober = None
-    if params["probe_url"]:
-        prober = Prober(params["probe_url"], probe_body(params["probe_body"]), params["probe_rate"],
-                        params["request_timeout"], params["color"])
-    label = params["color"] + ("" if params["version"] is None else " " + params["version"])
-    started = time.monotonic()
+    client = PrometheusClient(params["prometheus_url"], params["request_timeout"])
     try:
-        result = analyse(params, sampler, prober)
-        result["msg"] = "metric analysis of %s via %s: %s: %s" % (label, sampler.name, result["verdict"], result["msg"])
-    except IdentityError as exc:
+        sampler, warning = choose_sampler(params, client)
+    except NoSource as exc:
         decision_at, decision_epoch = decision_time()
-        result = no_analysis(source_used=sampler.name, checks_planned=planned_checks(params), decision_at=decision_at,
-                             decision_epoch=decision_epoch, elapsed_ms=round((time.monotonic() - started) * 1000, 1))
-        result["msg"] = "metric analysis of %s: %s" % (params["color"], exc)
-    result["aborted"] = None
-    if result["verdict"] == "fail" or (result["verdict"] == "inconclusive" and params["on_inconclusive"] == "fail"):
-        if params["abort_to"]:
-            result["aborted"] = abort_switch(params)
-            result["msg"] += "; traffic %s to %s" % (
-                "given back" if result["aborted"]["switched"] else "NOT given back (%s)" % result["aborted"]["error"],
-                params["abort_to"])
+        module.fail_json(msg=to_native(exc), changed=False, **no_analysis(
+            checks_planned=planned_checks(params), decision_at=decision_at, decision_epoch=decision_epoch))
+    if warning:
+        module.warn(warning)
+    abort = (lambda: abort_switch(params)) if params["abort_to"] else None
+    result = run_metric_analysis(params, sampler, make_prober(params), make_queries(params, client), abort=abort)
+    if is_failure(params, result["verdict"]):
         module.fail_json(changed=bool(result["aborted"] and result["aborted"]["switched"]), **result)
     module.exit_json(changed=False, **result)
 

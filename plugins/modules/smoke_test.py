@@ -53,9 +53,12 @@ options:
         type: str
         default: GET
       url:
-        description: Path joined to O(base_url) (V(/api/query)), or an absolute URL.
+        description:
+          - Path joined to O(base_url) (V(/api/query)), or an absolute URL.
+          - The alias O(cases[].path) is the name the workload definition (C(ragops_app.smoke.cases)) uses.
         type: str
         required: true
+        aliases: [path]
       body:
         description:
           - Request body. A dict or a list is sent as JSON, a string as it is.
@@ -117,9 +120,12 @@ options:
         description: Maximum latency in milliseconds of each request of the case.
         type: float
       request_timeout:
-        description: Seconds allowed for one request (connection, each read, and the whole body).
+        description:
+          - Seconds allowed for one request (connection, each read, and the whole body).
+          - The alias O(cases[].timeout) is the name the workload definition uses.
         type: float
         default: 10
+        aliases: [timeout]
       repeat:
         description: How many times the case is sent. Every request must pass.
         type: int
@@ -153,6 +159,17 @@ EXAMPLES = r"""
         status: 400
         json: [{path: error, op: contains, value: query}]
   register: smoke
+
+- name: Smoke-test with the cases of the workload definition, which write path and timeout
+  ragops.platform.smoke_test:
+    base_url: http://172.30.57.11:8000
+    cases:
+      - name: query-tva
+        method: POST
+        path: /api/query
+        body: {query: "Quel est le taux de TVA ?", client_id: release-smoke}
+        min_sources: 1
+        timeout: 10
 """
 
 RETURN = r"""
@@ -234,7 +251,7 @@ def argument_spec():
         cases=dict(type="list", elements="dict", required=True, options=dict(
             name=dict(type="str"),
             method=dict(type="str", default="GET"),
-            url=dict(type="str", required=True),
+            url=dict(type="str", required=True, aliases=["path"]),
             body=dict(type="raw"),
             headers=dict(type="dict", default={}),
             status=dict(type="list", elements="int", default=[200]),
@@ -246,7 +263,7 @@ def argument_spec():
             min_sources=dict(type="int"),
             sources_field=dict(type="str", default="sources"),
             max_latency_ms=dict(type="float"),
-            request_timeout=dict(type="float", default=10.0),
+            request_timeout=dict(type="float", default=10.0, aliases=["timeout"]),
             repeat=dict(type="int", default=1),
         )),
     )

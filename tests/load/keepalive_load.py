@@ -2,15 +2,17 @@
 
 Each worker holds one HTTP/1.1 connection and writes its next request on it without first checking
 whether the server closed it (the harshest client for a load balancer that drops idle connections). A
-request that gets no response, or a status other than 200, is a failure; it is never retried, and the
-next request opens a new connection. Every answer's X-App-Color and X-App-Version are counted, so a
-run also tells which color served when.
+request that gets no response, or a status other than 2xx, is a failure; it is never retried, and the
+next request opens a new connection. Every answer's color (nginx's X-Ragops-Color, for any app) and
+version header (the reference service's X-App-Version, when the app sends one) are counted, so a run
+also tells which color served when.
 
 Bounded and loopback only: the target must be a 127.0.0.0/8 address; the run stops at --duration
 seconds, at --max-requests, or on SIGTERM/SIGINT, whichever comes first, then writes its summary (JSON)
 to --out and to stdout.
 
     python tests/load/keepalive_load.py --rate 200 --duration 60 --out /tmp/load.json
+    python tests/load/keepalive_load.py --url http://127.0.0.1:8080/notes --body '{"text": "load"}'
 """
 
 from __future__ import annotations
@@ -71,12 +73,14 @@ def loopback_target(url: str) -> tuple[str, int, str]:
 
 class Worker(threading.Thread):
     def __init__(self, host: str, port: int, path: str, period: float, offset: float, stop: threading.Event,
-                 tally: Tally, budget: threading.Semaphore, timeout: float) -> None:
+                 tally: Tally, budget: threading.Semaphore, timeout: float, body: bytes,
+                 headers: tuple[str, str]) -> None:
         super().__init__(daemon=True)
         self.host, self.port, self.path = host, port, path
         self.period, self.offset = period, offset
         self.stop, self.tally, self.budget, self.timeout = stop, tally, budget, timeout
-        self.body = json.dumps(QUERY).encode()
+        self.body = body
+        self.color_header, self.version_header = headers
         self.conn: http.client.HTTPConnection | None = None
 
     def run(self) -> None:
@@ -109,9 +113,9 @@ class Worker(threading.Thread):
             self.conn = None
             return
         now = time.time()
-        color = response.getheader("X-App-Color", "")
-        version = response.getheader("X-App-Version", "")
-        if response.status != 200:
+        color = response.getheader(self.color_header, "")
+        version = response.getheader(self.version_header, "")
+        if not 200 <= response.status < 300:
             self.tally.record_failure(now, f"HTTP {response.status}: {payload[:120]!r}", color, version)
         else:
             self.tally.record_ok(color, version, now, (time.monotonic() - started) * 1000)
@@ -151,6 +155,9 @@ def summary(tally: Tally, started: float, finished: float, rate: float, connecti
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--url", default="http://127.0.0.1:8080/api/query")
+    parser.add_argument("--body", default=json.dumps(QUERY), help="JSON body of every POST")
+    parser.add_argument("--color-header", default="X-Ragops-Color", help="response header naming the color")
+    parser.add_argument("--version-header", default="X-App-Version", help="response header naming the version, if any")
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second, all connections together")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--duration", type=float, default=120.0, help="hard upper bound of the run, seconds")
@@ -162,13 +169,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.rate <= 0 or args.connections < 1 or args.duration <= 0 or args.max_requests < 1:
         parser.error("--rate, --connections, --duration and --max-requests must be positive")
     host, port, path = loopback_target(args.url)
+    try:
+        body = json.dumps(json.loads(args.body)).encode()
+    except ValueError as exc:
+        parser.error(f"--body is not JSON: {exc}")
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     tally, budget = Tally(), threading.Semaphore(args.max_requests)
     period = args.connections / args.rate
-    workers = [Worker(host, port, path, period, period * i / args.connections, stop, tally, budget, args.timeout)
+    workers = [Worker(host, port, path, period, period * i / args.connections, stop, tally, budget, args.timeout,
+                      body, (args.color_header, args.version_header))
                for i in range(args.connections)]
     started = time.time()
     for worker in workers:

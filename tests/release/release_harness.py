@@ -31,8 +31,14 @@ def playbook_env() -> dict[str, str]:
     return env
 
 
+def scenario_vars() -> list[str]:
+    """-e @FILE for the scenario's own extra vars (RAGOPS_EXTRA_VARS_FILE), e.g. another workload definition."""
+    path = os.environ.get("RAGOPS_EXTRA_VARS_FILE")
+    return ["-e", f"@{path}"] if path else []
+
+
 def run_playbook(name: str, *args: str, extra: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    cmd = ["ansible-playbook", name, *args]
+    cmd = ["ansible-playbook", name, *scenario_vars(), *args]
     if extra:
         cmd += ["-e", json.dumps(extra)]
     started = time.monotonic()
@@ -43,7 +49,7 @@ def run_playbook(name: str, *args: str, extra: dict | None = None, timeout: floa
 
 
 def start_playbook(name: str, *args: str, extra: dict | None = None) -> subprocess.Popen:
-    cmd = ["ansible-playbook", name, *args]
+    cmd = ["ansible-playbook", name, *scenario_vars(), *args]
     if extra:
         cmd += ["-e", json.dumps(extra)]
     return subprocess.Popen(cmd, cwd=PROJECT, env=playbook_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -106,13 +112,15 @@ def ensure_image(version: str) -> None:
 class Load:
     """A running keepalive_load.py; stop() ends it and returns its JSON summary."""
 
-    def __init__(self, rate: float, duration: float, connections: int = 8) -> None:
+    def __init__(self, rate: float, duration: float, connections: int = 8, url: str | None = None,
+                 body: dict | None = None) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="ragops-load-"))
         self.out = self.workdir / "summary.json"
         ready = self.workdir / "ready"
+        target = (["--url", url] if url else []) + (["--body", json.dumps(body)] if body is not None else [])
         self.proc = subprocess.Popen(
             [sys.executable, str(LOADGEN), "--rate", str(rate), "--duration", str(duration),
-             "--connections", str(connections), "--out", str(self.out), "--ready-file", str(ready)],
+             "--connections", str(connections), "--out", str(self.out), "--ready-file", str(ready), *target],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 15
         while not ready.exists():
@@ -132,8 +140,9 @@ class Load:
 
 
 @contextmanager
-def load(rate: float = 200, duration: float = 300, connections: int = 8):
-    run = Load(rate, duration, connections)
+def load(rate: float = 200, duration: float = 300, connections: int = 8, url: str | None = None,
+         body: dict | None = None):
+    run = Load(rate, duration, connections, url, body)
     try:
         yield run
     finally:

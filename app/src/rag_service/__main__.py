@@ -34,6 +34,8 @@ def main() -> int:
         log.critical("drill crash_on_start: exiting on purpose before serving (RAG_CHAOS=%s)", settings.chaos)
         return EXIT_STARTUP
     log.info("starting rag-service %s (%s) on %s:%d", settings.version, settings.color, settings.host, settings.port)
+    if settings.admin_token is None:
+        log.warning("RAG_ADMIN_TOKEN is not set: POST /api/documents is refused (403) until it is")
     try:
         return serve(settings)
     except Exception:  # uvicorn handles request errors; what escapes is a failure to start

@@ -16,6 +16,10 @@ ENV_PREFIX = "RAG_"
 DATA_DIR = Path(__file__).parent / "data"
 
 PositiveSeconds = Annotated[float, Field(gt=0, le=3600)]
+# Visible ASCII only: what an Authorization header can carry unchanged, and what compare_digest accepts.
+ADMIN_TOKEN_PATTERN = re.compile(r"[!-~]{16,4096}")
+# Settings whose value is never echoed in an error message.
+SECRET_FIELDS = frozenset({"embeddings_api_key", "llm_api_key", "admin_token"})
 
 
 class ConfigError(Exception):
@@ -38,6 +42,8 @@ class Settings(BaseSettings):
     # Longer than nginx's upstream keepalive_timeout (60 s), so the proxy closes idle connections first.
     keep_alive_timeout_seconds: float = Field(75.0, ge=1, le=3600)
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    # Bearer token required by the write endpoints; unset or empty refuses every write (secure by default).
+    admin_token: SecretStr | None = None
 
     # Redis (answer cache and the shared corpus)
     redis_url: str = "redis://localhost:6379/0"
@@ -97,6 +103,18 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
 
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not ADMIN_TOKEN_PATTERN.fullmatch(value.get_secret_value()):
+            raise ValueError("must be 16 to 4096 visible ASCII characters (no spaces), or empty to refuse writes")
+        return value
+
     @field_validator("chaos")
     @classmethod
     def _chaos(cls, value: str) -> str:
@@ -135,6 +153,6 @@ def load_settings(**overrides) -> Settings:
             field = str(err["loc"][0]) if err["loc"] else ""
             name = f"{ENV_PREFIX}{field.upper()}" if field else "configuration"
             value = err.get("input")
-            shown = "" if field.endswith("api_key") or isinstance(value, dict) else f" (got {value!r})"
+            shown = "" if field in SECRET_FIELDS or isinstance(value, dict) else f" (got {value!r})"
             lines.append(f"{name}: {err['msg']}{shown}")
         raise ConfigError("\n".join(lines)) from None

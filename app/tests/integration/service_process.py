@@ -16,8 +16,13 @@ import httpx
 
 from redis_process import free_port
 
+# Test-only admin token (RAG_ADMIN_TOKEN) of every service the tests start, unless their env overrides it.
+ADMIN_TOKEN = "test-admin-token-0123456789"
+ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
 BASE_ENV = {
     "RAG_HOST": "127.0.0.1",
+    "RAG_ADMIN_TOKEN": ADMIN_TOKEN,
     "RAG_LOG_LEVEL": "INFO",
     "RAG_DRAIN_GRACE_SECONDS": "0",
     "RAG_VERSION": "9.9.9-test",
@@ -37,6 +42,17 @@ class ServiceProcess:
         self.log_path = Path(tempfile.mkstemp(prefix="rag-service-", suffix=".log")[1])
         self.proc: subprocess.Popen[bytes] | None = None
         self.client = httpx.Client(base_url=self.url, timeout=30)
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """The Authorization header of this process's RAG_ADMIN_TOKEN (none when it is unset)."""
+        token = self.env.get("RAG_ADMIN_TOKEN", "")
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def post_documents(self, documents: list, **kwargs: Any) -> httpx.Response:
+        """POST /api/documents with the admin token."""
+        headers = {**self.admin_headers, **kwargs.pop("headers", {})}
+        return self.client.post("/api/documents", json={"documents": documents}, headers=headers, **kwargs)
 
     @property
     def url(self) -> str:

@@ -31,7 +31,13 @@ def assert_bad_request(response: httpx.Response, field: str) -> str:
 def post_raw(
     service: ServiceProcess, path: str, content: bytes, headers: dict[str, str] | None = None
 ) -> httpx.Response:
-    return service.client.post(path, content=content, headers=JSON if headers is None else headers)
+    """POST raw bytes (JSON content type unless headers are given), with the admin token on /api/documents."""
+    auth = service.admin_headers if path == "/api/documents" else {}
+    return service.client.post(path, content=content, headers={**auth, **(JSON if headers is None else headers)})
+
+
+def post_documents_body(service: ServiceProcess, payload: object) -> httpx.Response:
+    return service.client.post("/api/documents", json=payload, headers=service.admin_headers)
 
 
 VALID_QUERY = {"query": "Quel est le taux de TVA ?", "client_id": "client-1"}
@@ -172,22 +178,20 @@ def test_query_bounds_are_inclusive(shared_service: ServiceProcess, payload: dic
     ],
 )
 def test_invalid_documents(shared_service: ServiceProcess, payload: dict, field: str) -> None:
-    assert_bad_request(shared_service.client.post("/api/documents", json=payload), field)
+    assert_bad_request(post_documents_body(shared_service, payload), field)
 
 
 def test_document_over_one_megabyte(shared_service: ServiceProcess) -> None:
     big = "a" * (MB + 1)
-    error = assert_bad_request(shared_service.client.post("/api/documents", json={"documents": [big]}), "documents[0]")
+    error = assert_bad_request(shared_service.post_documents([big]), "documents[0]")
     assert str(MB) in error
-    assert_bad_request(
-        shared_service.client.post("/api/documents", json={"documents": ["fine", {"text": big}]}), "documents[1].text"
-    )
+    assert_bad_request(shared_service.post_documents(["fine", {"text": big}]), "documents[1].text")
 
 
 def test_document_limit_counts_utf8_bytes_not_characters(shared_service: ServiceProcess) -> None:
     text = "é" * (MB // 2 + 1)  # fewer than 1 MB characters, more than 1 MB in UTF-8
     assert len(text) < MB
-    assert_bad_request(shared_service.client.post("/api/documents", json={"documents": [text]}), "documents[0]")
+    assert_bad_request(shared_service.post_documents([text]), "documents[0]")
 
 
 SMALL_LIMIT = 16 * 1024
@@ -220,7 +224,9 @@ def test_oversize_chunked_body_is_cut_while_streaming(small_body_service: Servic
             yield b"x" * 1024
         yield b'"]}'
 
-    response = small_body_service.client.post("/api/documents", content=stream(), headers=JSON)
+    response = small_body_service.client.post(
+        "/api/documents", content=stream(), headers={**JSON, **small_body_service.admin_headers}
+    )
     assert "content-length" not in response.request.headers
     error = assert_bad_request(response, "body")
     assert str(SMALL_LIMIT) in error

@@ -48,3 +48,11 @@ def test_every_bad_variable_is_reported() -> None:
     assert len(lines) == 3
     for variable in ("RAG_PORT", "RAG_COLOR", "RAG_CHAOS"):
         assert len([line for line in lines if variable in line]) == 1, (variable, lines)
+
+
+def test_bad_admin_token_exits_2_without_echoing_it() -> None:
+    token = "short-secret"
+    result = run_with({"RAG_ADMIN_TOKEN": token})
+    assert result.returncode == 2, result
+    assert "RAG_ADMIN_TOKEN" in result.stderr
+    assert token not in result.stderr and token not in result.stdout

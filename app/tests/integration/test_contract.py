@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from integration.service_process import BASE_ENV, ServiceProcess, wait_until
+from integration.service_process import ADMIN_HEADERS, BASE_ENV, ServiceProcess, wait_until
 
 VERSION, COLOR = BASE_ENV["RAG_VERSION"], BASE_ENV["RAG_COLOR"]
 SOURCES = {"rag", "cache", "keyword_fallback", "error_handler"}
@@ -112,6 +112,7 @@ def test_documents_shape(shared_service: ServiceProcess) -> None:
     doc_id = f"contract-{uuid.uuid4().hex[:8]}"
     response = shared_service.client.post(
         "/api/documents",
+        headers=shared_service.admin_headers,
         json={
             "documents": [
                 {
@@ -143,7 +144,9 @@ def test_documents_shape(shared_service: ServiceProcess) -> None:
         ("POST", "/api/query", {"json": {"query": "tva", "client_id": "h"}}, 200),
         ("POST", "/api/query", {"json": {"query": ""}}, 400),
         ("POST", "/api/query", {"content": b"x", "headers": {"content-type": "text/plain"}}, 400),
-        ("POST", "/api/documents", {"json": {}}, 400),
+        ("POST", "/api/documents", {"json": {}, "headers": ADMIN_HEADERS}, 400),
+        ("POST", "/api/documents", {"json": {"documents": ["x"]}}, 401),
+        ("POST", "/api/documents", {"json": {"documents": ["x"]}, "headers": {"Authorization": "Bearer no"}}, 403),
         ("GET", "/metrics", {}, 200),
         ("GET", "/openapi.json", {}, 200),
         ("GET", "/no/such/path", {}, 404),

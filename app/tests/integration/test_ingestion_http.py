@@ -16,7 +16,7 @@ def chunk_count(service: ServiceProcess) -> int:
 
 
 def post(service: ServiceProcess, documents: list) -> dict:
-    response = service.client.post("/api/documents", json={"documents": documents})
+    response = service.post_documents(documents)
     assert response.status_code == 200, response.text
     return response.json()
 

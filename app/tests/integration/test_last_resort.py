@@ -15,6 +15,9 @@ from rag_service.config import load_settings
 from rag_service.http.app import create_app
 from rag_service.models import Answer, CheckResult, DependencyUnavailable, Document, IngestResult
 
+ADMIN_TOKEN = "last-resort-admin-token"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
 
 class BrokenService:
     def start(self) -> None: ...
@@ -43,7 +46,8 @@ class BrokenService:
 
 @pytest.fixture
 def call() -> Iterator[Any]:
-    app = create_app(load_settings(version="1.2.3", color="blue", support_contact="help@example.org"), BrokenService())
+    settings = load_settings(version="1.2.3", color="blue", support_contact="help@example.org", admin_token=ADMIN_TOKEN)
+    app = create_app(settings, BrokenService())
 
     def request(method: str, path: str, **kwargs: Any) -> httpx.Response:
         async def go() -> httpx.Response:
@@ -68,14 +72,14 @@ def test_query_never_500_even_if_the_core_raises(call: Any) -> None:
 
 
 def test_unexpected_error_is_a_json_500_with_identity(call: Any) -> None:
-    response = call("POST", "/api/documents", json={"documents": ["boom"]})
+    response = call("POST", "/api/documents", json={"documents": ["boom"]}, headers=ADMIN)
     assert response.status_code == 500
     assert response.json() == {"error": "internal error"}
     assert_identity(response)
 
 
 def test_dependency_unavailable_is_a_json_503(call: Any) -> None:
-    response = call("POST", "/api/documents", json={"documents": ["redis down"]})
+    response = call("POST", "/api/documents", json={"documents": ["redis down"]}, headers=ADMIN)
     assert response.status_code == 503
     assert response.json() == {"error": "redis unavailable: circuit open"}
     assert_identity(response)

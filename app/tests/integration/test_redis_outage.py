@@ -98,7 +98,7 @@ def test_degrades_cache_then_keyword_then_apology_and_recovers(
     wait_until(lambda: breaker(service, "redis") == 2.0, timeout=5, message="redis breaker open")
     db = service.client.get("/health/db")
     assert db.status_code == 503 and db.json()["status"] == "error" and db.json()["error"]
-    ingest = service.client.post("/api/documents", json={"documents": ["during the outage"]})
+    ingest = service.post_documents(["during the outage"])
     assert ingest.status_code == 503 and "error" in ingest.json()
     assert_identity(ingest)
 

@@ -114,7 +114,7 @@ def test_live_color_survives_an_nginx_restart():
     def served_by():
         try:
             with urllib.request.urlopen("http://127.0.0.1:8080/health", timeout=2) as resp:
-                return resp.headers.get("X-App-Color")
+                return resp.headers.get("X-Ragops-Color")
         except OSError:
             return None
 

@@ -25,9 +25,10 @@ def poll(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
-def http(method: str, url: str, body: dict | None = None, timeout: float = 10):
+def http(method: str, url: str, body: dict | None = None, timeout: float = 10, headers: dict | None = None):
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, resp.headers, _decode(resp.read())

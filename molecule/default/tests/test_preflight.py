@@ -46,7 +46,8 @@ def busy_port():
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ({"ragops_image_source": "ftp"}, "ragops_image_source=ftp is unknown"),
+        # The ragops role's argument specs catch it first, before any task.
+        ({"ragops_image_source": "ftp"}, "value of ragops_image_source must be one of: build, registry, got: ftp"),
         ({"ragops_app_version": "1.0;rm -rf /"}, "is not a valid"),
         ({"ragops_app_version": "../x"}, "is not a valid"),
         ({"ragops_app_version": "v" * 200}, "is not a valid"),

@@ -1,4 +1,4 @@
-"""POST /api/query and POST /api/documents."""
+"""POST /api/query and POST /api/documents (admin token: rag_service.http.auth)."""
 
 # No `from __future__ import annotations` here: the documents body model is built per settings inside
 # api_router(), and FastAPI must see the class itself, not a string it cannot resolve.
@@ -31,6 +31,10 @@ from rag_service.models import Answer
 log = logging.getLogger(__name__)
 
 BAD_REQUEST: dict[int | str, dict[str, Any]] = {400: {"model": ErrorResponse, "description": "Invalid input"}}
+ADMIN_ONLY: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "No Bearer credential (checked before the body)"},
+    403: {"model": ErrorResponse, "description": "Wrong admin token, or RAG_ADMIN_TOKEN not set (writes disabled)"},
+}
 
 
 def answer_body(answer: Answer, processing_time: float, with_sources: bool = True) -> dict[str, Any]:
@@ -124,11 +128,12 @@ def api_router(ctx: AppContext) -> APIRouter:
     @router.post(
         "/api/documents",
         response_model=DocumentsResponse,
-        responses={**BAD_REQUEST, 503: {"model": ErrorResponse, "description": "Redis unavailable"}},
+        responses={**BAD_REQUEST, **ADMIN_ONLY, 503: {"model": ErrorResponse, "description": "Redis unavailable"}},
     )
     def documents(body: DocumentsRequest) -> Response:  # type: ignore[valid-type]
-        """Add documents to the shared corpus. Idempotent: the same id (or, without an id, the same text)
-        replaces rather than duplicates."""
+        """Add documents to the shared corpus; requires `Authorization: Bearer <RAG_ADMIN_TOKEN>` (checked by
+        the request middleware, before the body is read). Idempotent: the same id (or, without an id, the
+        same text) replaces rather than duplicates."""
         result = service.ingest(body.to_documents())
         return json_response(
             {"processed_count": result.processed_count, "chunk_count": result.chunk_count, "ids": list(result.ids)}

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from rag_service import metrics
 from rag_service.config import Settings
 from rag_service.http.api import api_router, query_shortcut
+from rag_service.http.auth import WRITE_ROUTES, admin_guard, document_security
 from rag_service.http.drills import Drills
 from rag_service.http.errors import install_error_handlers
 from rag_service.http.health import health_router
@@ -71,13 +72,15 @@ def create_app(settings: Settings, service: Service | None = None, lifecycle: Li
         max_body_bytes=settings.max_body_bytes,
         json_paths=JSON_PATHS,
         shortcuts={"/api/query": query_shortcut(ctx)},
+        guards=dict.fromkeys(WRITE_ROUTES, admin_guard(settings.admin_token)),
     )
     _document_errors_as_400(app)
     return app
 
 
 def _document_errors_as_400(app: FastAPI) -> None:
-    """FastAPI documents a 422 on every route with a body; this service answers 400 instead."""
+    """FastAPI documents a 422 on every route with a body; this service answers 400 instead. The admin token
+    is checked by the middleware, not by a FastAPI dependency, so its scheme is declared here too."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -88,6 +91,7 @@ def _document_errors_as_400(app: FastAPI) -> None:
                     operation.get("responses", {}).pop("422", None)
             for name in ("HTTPValidationError", "ValidationError"):
                 schema.get("components", {}).get("schemas", {}).pop(name, None)
+            document_security(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -2,8 +2,10 @@
 
 For every HTTP request it adds X-App-Version / X-App-Color / X-Request-ID, enforces the JSON content
 type and the body size limit on the JSON endpoints while the body streams in, turns an unexpected
-exception into a JSON 500, records the bounded-label metrics and writes one JSON log line. A JSON endpoint
-may have a shortcut: given the body, it answers directly, or returns None to let the app handle the request.
+exception into a JSON 500, records the bounded-label metrics and writes one JSON log line. A route
+(method, path) may have a guard: given the request before its body is read, it answers a refusal, or
+returns None to let the request go on. A JSON endpoint may have a shortcut: given the body, it answers
+directly, or returns None to let the app handle the request.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ _UNTRACKED_PREFIXES = ("/health", "/metrics")
 
 
 Shortcut = Callable[[Scope, bytes], Awaitable[Response | None]]
+Guard = Callable[[Scope], Response | None]
 
 
 class BodyRejected(Exception):
@@ -57,6 +60,7 @@ class RequestMiddleware:
         max_body_bytes: int,
         json_paths: frozenset[str],
         shortcuts: Mapping[str, Shortcut] | None = None,
+        guards: Mapping[tuple[str, str], Guard] | None = None,
     ) -> None:
         self.app = app
         self.identity = [(b"x-app-version", version.encode("ascii")), (b"x-app-color", color.encode("ascii"))]
@@ -64,6 +68,7 @@ class RequestMiddleware:
         self.max_body_bytes = max_body_bytes
         self.json_paths = json_paths
         self.shortcuts = dict(shortcuts or {})
+        self.guards = dict(guards or {})
         self._counters: dict[tuple[str, str, int], Any] = {}
         self._durations: dict[str, Any] = {}
 
@@ -105,6 +110,14 @@ class RequestMiddleware:
         lifecycle.inflight += 1
         metrics.INFLIGHT_REQUESTS.inc()
         try:
+            guard = self.guards.get((scope["method"], scope["path"])) if self.guards else None
+            if guard is not None:
+                endpoint = scope["path"]
+                refused = guard(scope)
+                if refused is not None:
+                    close = True  # the body is left unread
+                    await refused(scope, receive, send_with_headers)
+                    return
             if scope["method"] == "POST" and scope["path"] in self.json_paths:
                 endpoint = scope["path"]
                 try:

@@ -2,6 +2,8 @@
 
 POST /alerts   an Alertmanager webhook payload; each alert becomes one JSON line in the store
 GET  /alerts   every stored alert as a JSON list; ?alertname=X&status=firing&receiver=Y filter it
+POST /events   any JSON object (the release engine's outcome notifications), stored as one line
+GET  /events   every stored event as a JSON list; ?action=deploy&outcome=success filter it
 GET  /health   {"status": "ok"} once the store is writable
 
 Standard library only. The store is a JSON-lines file in a bind-mounted folder, so it survives a
@@ -19,18 +21,33 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 STORE = os.environ.get("ALERT_SINK_STORE", "/data/alerts.jsonl")
+EVENTS = os.environ.get("ALERT_SINK_EVENTS", os.path.join(os.path.dirname(STORE) or ".", "events.jsonl"))
 LISTEN = os.environ.get("ALERT_SINK_LISTEN", "0.0.0.0")
 PORT = int(os.environ.get("ALERT_SINK_PORT", "9099"))
 MAX_BODY = int(os.environ.get("ALERT_SINK_MAX_BODY_BYTES", str(1024 * 1024)))
 LOCK = threading.Lock()
 
 
-def read_alerts() -> list[dict]:
+def read_lines(path: str) -> list[dict]:
     try:
-        with open(STORE, encoding="utf-8") as store:
+        with open(path, encoding="utf-8") as store:
             return [json.loads(line) for line in store if line.strip()]
     except FileNotFoundError:
         return []
+
+
+def append_lines(path: str, lines: list[str]) -> None:
+    with LOCK, open(path, "a", encoding="utf-8") as store:
+        store.writelines(lines)
+        store.flush()
+        os.fsync(store.fileno())
+
+
+def append_event(event: dict) -> int:
+    record = dict(event)
+    record["receivedAt"] = datetime.now(timezone.utc).isoformat()
+    append_lines(EVENTS, [json.dumps(record, sort_keys=True) + "\n"])
+    return 1
 
 
 def append_alerts(payload: dict) -> int:
@@ -43,10 +60,7 @@ def append_alerts(payload: dict) -> int:
         record["receivedAt"] = received_at
         record["alertname"] = alert.get("labels", {}).get("alertname", "")
         lines.append(json.dumps(record, sort_keys=True) + "\n")
-    with LOCK, open(STORE, "a", encoding="utf-8") as store:
-        store.writelines(lines)
-        store.flush()
-        os.fsync(store.fileno())
+    append_lines(STORE, lines)
     return len(lines)
 
 
@@ -66,19 +80,20 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/health":
             writable = os.access(os.path.dirname(STORE) or ".", os.W_OK)
             self._reply(200 if writable else 503, {"status": "ok" if writable else "store not writable"})
-        elif url.path == "/alerts":
+        elif url.path in ("/alerts", "/events"):
             filters = {key: values[-1] for key, values in parse_qs(url.query).items()}
-            alerts = [
-                alert for alert in read_alerts()
-                if all(str(alert.get(key, alert.get("labels", {}).get(key, ""))) == value
+            records = [
+                record for record in read_lines(STORE if url.path == "/alerts" else EVENTS)
+                if all(str(record.get(key, record.get("labels", {}).get(key, ""))) == value
                        for key, value in filters.items())
             ]
-            self._reply(200, alerts)
+            self._reply(200, records)
         else:
             self._reply(404, {"error": "not found"})
 
     def do_POST(self) -> None:  # noqa: N802
-        if urlsplit(self.path).path != "/alerts":
+        path = urlsplit(self.path).path
+        if path not in ("/alerts", "/events"):
             self._reply(404, {"error": "not found"})
             return
         length = int(self.headers.get("Content-Length") or 0)
@@ -87,12 +102,14 @@ class Handler(BaseHTTPRequestHandler):
             return
         try:
             payload = json.loads(self.rfile.read(length))
-            if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list):
+            if not isinstance(payload, dict):
+                raise ValueError("not a JSON object")
+            if path == "/alerts" and not isinstance(payload.get("alerts"), list):
                 raise ValueError("no alerts list")
         except ValueError as error:
             self._reply(400, {"error": f"invalid webhook payload: {error}"})
             return
-        self._reply(200, {"stored": append_alerts(payload)})
+        self._reply(200, {"stored": append_alerts(payload) if path == "/alerts" else append_event(payload)})
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (BaseHTTPRequestHandler API)
         if not self.path.startswith("/health"):

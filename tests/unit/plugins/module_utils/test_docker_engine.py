@@ -7,7 +7,13 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.ragops.platform.plugins.module_utils._docker_engine import crash_reason, demultiplex
+from ansible_collections.ragops.platform.plugins.module_utils._docker_engine import (
+    DockerEngine,
+    DockerEngineError,
+    crash_reason,
+    demultiplex,
+)
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.fake_docker import FakeDockerEngine
 
 
 def frame(stream, data):
@@ -39,3 +45,42 @@ def inspected(status="running", restarting=False, restarts=0, code=0, error=""):
 ])
 def test_crash_reason(document, baseline, reason):
     assert crash_reason(document, baseline) == reason
+
+
+@pytest.fixture
+def engine():
+    engines = []
+
+    def make(*args, **kwargs):
+        fake = FakeDockerEngine("ragops-job", *args, **kwargs)
+        engines.append(fake)
+        return fake, DockerEngine(fake.socket_path)
+
+    yield make
+    for fake in engines:
+        fake.close()
+
+
+def test_logs_interleave_stdout_and_stderr_and_keep_the_last_lines(engine):
+    fake, docker = engine([("exited", False, 0, 0)], logs=["one", (2, "two"), "", "four"])
+    assert docker.logs("ragops-job") == ["one", "two", "", "four"]
+    assert docker.logs("ragops-job", tail=2) == ["", "four"]
+    assert docker.logs("ragops-job", tail=0) == []
+    assert docker.log_tail("ragops-job", 2) == ["four"]  # the crash watch drops blank lines
+    assert docker.logs("ragops-job", line_length=2) == ["on", "tw", "", "fo"]
+    assert ("GET", "/containers/ragops-job/logs?stdout=1&stderr=1&tail=2") in fake.requests
+
+
+def test_logs_errors_carry_dockers_message(engine):
+    fake, docker = engine([("exited", False, 0, 0)], log_status=501)
+    with pytest.raises(DockerEngineError, match="HTTP 501 to the logs of ragops-job: configured logging driver"):
+        docker.logs("ragops-job")
+    assert docker.log_tail("ragops-job") == []
+    with pytest.raises(DockerEngineError, match="HTTP 404 to the logs of ragops-other: No such container: ragops-other"):
+        docker.logs("ragops-other")
+
+
+def test_inspect_of_a_missing_container_is_none(engine):
+    fake, docker = engine([("running", False, 0, 0)])
+    assert docker.inspect("ragops-other") is None
+    assert docker.inspect("ragops-job")["State"]["Status"] == "running"

@@ -154,3 +154,15 @@ def test_response_failures():
     assert response_failures(text, [200], [dict(path="status", op="eq", value="x")]) == ["body is not JSON: '<html>'"]
     down = dict(error="timed out after 2.0 s", status=None)
     assert response_failures(down, [200]) == ["request failed: timed out after 2.0 s"]
+
+
+def test_body_failures_of_a_text_body():
+    ok = dict(error=None, status=200, is_json=False, json=None, body="ok\n")
+    assert response_failures(ok, [200], body_contains="ok", body_regex=r"^ok$") == []
+    assert response_failures(ok, [200], body_contains="OK") == ["body: expected to contain 'OK', got 'ok\\n'"]
+    assert response_failures(ok, [200], body_regex="^ready") == ["body: expected to match regex '^ready', got 'ok\\n'"]
+    long = dict(ok, body="starting " * 50)
+    failure = response_failures(long, [200], body_contains="ok")[0]
+    assert failure.startswith("body: expected to contain 'ok', got 'starting starting") and failure.endswith("...")
+    down = dict(error="timed out after 2.0 s", status=None)
+    assert response_failures(down, [200], body_contains="ok") == ["request failed: timed out after 2.0 s"]

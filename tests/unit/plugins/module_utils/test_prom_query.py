@@ -10,7 +10,10 @@ import pytest
 from ansible_collections.ragops.platform.plugins.module_utils._prom_query import (
     PrometheusClient,
     PrometheusError,
+    PrometheusUnavailable,
+    placeholders,
     selector,
+    substitute,
 )
 from ansible_collections.ragops.platform.tests.unit.plugins.test_support.fake_prometheus import FakePrometheus
 from ansible_collections.ragops.platform.tests.unit.plugins.test_support.http_server import closed_port_url
@@ -80,3 +83,34 @@ def test_unreachable():
     url = closed_port_url("")
     with pytest.raises(PrometheusError, match="Prometheus at %s is unreachable: .*refused" % url):
         PrometheusClient(url, timeout=2).query("up")
+
+
+def test_single_value(prometheus):
+    prometheus.answers["one"] = [({"job": "a"}, 2.5)]
+    prometheus.answers["none"] = []
+    prometheus.answers["nan"] = [({}, float("nan"))]
+    prometheus.answers["two"] = [({"job": "a"}, 1), ({"job": "b"}, 1)]
+    client = PrometheusClient(prometheus.url, timeout=2)
+    assert client.single("one") == 2.5 and client.single("none") is None and client.single("nan") is None
+    with pytest.raises(PrometheusError, match="'two' answered 2 series, not one"):
+        client.single("two")
+
+
+def test_placeholders_and_substitute():
+    template = 'x{color="${color}",v="${version}"} > ${color_count} or ${color}'
+    assert placeholders(template) == ["color", "version", "color_count"]
+    assert substitute(template, {"color": "green", "version": "1"}) == \
+        'x{color="green",v="1"} > ${color_count} or green'
+
+
+def test_unavailable_is_told_apart_from_a_refused_query(prometheus):
+    prometheus.answers["busy"] = (503, {"status": "error", "errorType": "timeout", "error": "query timed out"})
+    prometheus.answers["bad"] = (400, {"status": "error", "errorType": "bad_data", "error": "parse error"})
+    client = PrometheusClient(prometheus.url, timeout=2)
+    with pytest.raises(PrometheusUnavailable, match="query timed out"):
+        client.query("busy")
+    with pytest.raises(PrometheusError, match="parse error") as caught:
+        client.query("bad")
+    assert not isinstance(caught.value, PrometheusUnavailable)
+    with pytest.raises(PrometheusUnavailable, match="is unreachable"):
+        PrometheusClient(closed_port_url(""), timeout=2).query("up")

@@ -13,6 +13,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.ragops.platform.plugins.modules import health_gate
 from ansible_collections.ragops.platform.tests.unit.plugins.test_support.fake_docker import FakeDockerEngine
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.fake_time import FakeTime
 from ansible_collections.ragops.platform.tests.unit.plugins.test_support.http_server import (
     Reply,
     closed_port_url,
@@ -42,21 +43,6 @@ def params_for(args):
     """Module params with defaults applied, for calling run_gate directly."""
     with patch_module_args(args):
         return AnsibleModule(argument_spec=health_gate.argument_spec(), supports_check_mode=True).params
-
-
-class FakeTime:
-    """A clock that moves only when the gate sleeps; records every delay."""
-
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def clock(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def test_passes_after_a_slow_start_and_counts_attempts(server, capsys):
@@ -350,3 +336,68 @@ def test_an_unreachable_docker_engine_fails_naming_the_socket(capsys, tmp_path):
     spec = {"name": "ragops-app-green", "docker_socket": str(tmp_path / "none.sock")}
     result = run_module(health_gate, gate(None, [{"url": "/health"}], timeout=5, container=spec), capsys)
     assert result["failed"] is True and "cannot reach the Docker engine on %s" % spec["docker_socket"] in result["msg"]
+
+
+def test_a_plain_text_check_with_the_workload_names(server, capsys):
+    server.script.route("/healthz", Reply(503, body="starting"), Reply(200, body="ok\n"))
+    check = {"path": "/healthz", "status": [200], "body_contains": "ok", "timeout": 0.5}
+    result = run_module(health_gate, gate(server, [check], consecutive_successes=2), capsys)
+    assert result["passed"] is True
+    report = result["checks"][0]
+    assert report["name"] == "/healthz" and report["url"] == server.base_url + "/healthz"
+    assert report["last_response"] == "ok\n"
+    assert report["last_failure"] == ["expected status 200, got 503", "body: expected to contain 'ok', got 'starting'"]
+
+
+def test_the_timeout_alias_is_the_request_timeout_not_the_deadline(server):
+    params = params_for(gate(server, [{"path": "/healthz", "timeout": 0.25}], timeout=7))
+    assert params["checks"][0]["request_timeout"] == 0.25 and params["checks"][0]["url"] == "/healthz"
+    assert params["timeout"] == 7.0
+
+
+def test_body_contains_failure_shows_what_was_expected_and_the_start_of_the_body(server, capsys):
+    server.script.route("/healthz", Reply(200, body="degraded: redis down " + "x" * 200))
+    result = run_module(health_gate, gate(server, [{"url": "/healthz", "body_contains": "ok"}], timeout=0.3), capsys)
+    assert result["failed"] is True
+    failure = result["checks"][0]["failures"][0]
+    assert failure.startswith("body: expected to contain 'ok', got 'degraded: redis down xxx")
+    assert failure.endswith("...") and len(failure) < 140  # the start of the body only
+    assert "/healthz: body: expected to contain 'ok', got 'degraded: redis down" in result["msg"]
+
+
+def test_body_regex_is_searched_in_the_body(server, capsys):
+    server.script.route("/version", Reply(200, body="app v1.4.2 (build 77)"))
+    passing = {"url": "/version", "body_regex": r"v1\.4\.\d+"}
+    assert run_module(health_gate, gate(server, [passing], consecutive_successes=1), capsys)["passed"] is True
+    anchored = {"url": "/version", "body_regex": r"^v1\.4"}
+    result = run_module(health_gate, gate(server, [anchored], consecutive_successes=1, timeout=0.3), capsys)
+    assert result["failed"] is True
+    assert result["checks"][0]["failures"] == [r"body: expected to match regex '^v1\.4', got 'app v1.4.2 (build 77)'"]
+
+
+def test_body_checks_combine_with_json_expectations(server, capsys):
+    server.script.route("/health", Reply(200, HEALTHY))
+    check = {"url": "/health", "json": [{"path": "status", "value": "healthy"}], "body_contains": '"color": "green"',
+             "body_regex": '"version": "1\\.1\\.'}
+    assert run_module(health_gate, gate(server, [check], consecutive_successes=1), capsys)["passed"] is True
+    check = dict(check, body_contains='"color": "blue"')
+    result = run_module(health_gate, gate(server, [check], consecutive_successes=1, timeout=0.3), capsys)
+    assert result["checks"][0]["failures"][0].startswith("body: expected to contain '\"color\": \"blue\"', got '{")
+
+
+def test_an_empty_body_is_named(server, capsys):
+    server.script.route("/healthz", Reply(204))
+    check = {"url": "/healthz", "status": [204], "body_contains": "ok"}
+    result = run_module(health_gate, gate(server, [check], timeout=0.3), capsys)
+    assert result["checks"][0]["failures"] == ["body: expected to contain 'ok', got an empty body"]
+
+
+@pytest.mark.parametrize("check, problem", [
+    ({"url": "/healthz", "body_regex": "(ok"}, "checks[0] (/healthz): body_regex '(ok' is not a valid regular expression"),
+    ({"path": "/healthz", "body_contains": ""}, "checks[0] (/healthz): body_contains must not be empty"),
+    ({"path": "/healthz", "timeout": 0}, "checks[0] (/healthz): request_timeout must be greater than 0"),
+])
+def test_invalid_body_checks_and_aliases_fail_before_any_request(server, capsys, check, problem):
+    result = run_module(health_gate, gate(server, [check]), capsys)
+    assert result["failed"] is True and problem in result["msg"]
+    assert server.script.requests == []

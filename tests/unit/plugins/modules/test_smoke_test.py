@@ -216,3 +216,13 @@ def test_invalid_parameters_fail_before_any_request(server, capsys, case, proble
     assert result["failed"] is True
     assert result["msg"].startswith("invalid parameters: ") and problem in result["msg"]
     assert server.script.requests == []
+
+
+def test_the_workload_names_path_and_timeout(server, capsys):
+    server.script.route("/api/query", Reply(200, ANSWER, delay=0.5), method="POST")
+    case = query_case()
+    case["path"] = case.pop("url")
+    result = run_module(smoke_test, smoke(server, [dict(case, timeout=5)]), capsys)
+    assert result["passed"] is True and result["results"][0]["url"] == server.base_url + "/api/query"
+    result = run_module(smoke_test, smoke(server, [dict(case, timeout=0.1)]), capsys)
+    assert result["results"][0]["failures"] == ["request failed: timed out after 0.1 s"]

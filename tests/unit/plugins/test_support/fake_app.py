@@ -13,6 +13,8 @@ import time
 
 from ansible_collections.ragops.platform.tests.unit.plugins.test_support.http_server import Reply, serve_tcp
 
+APP_NAMES = {"requests": "rag_requests_total", "duration": "rag_request_duration_seconds",
+             "build_info": "rag_build_info", "endpoint_label": "endpoint"}
 APP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -20,10 +22,14 @@ class FakeApp:
     """An app color's /metrics (text format, like prometheus_client) and POST /api/query.
 
     ``per_scrape`` is a list of (requests, errors, latency_seconds): before answering its n-th scrape (n >= 1) the
-    app counts that traffic; the last entry repeats. ``query_error``/``query_latency`` shape the probes' own traffic."""
+    app counts that traffic; the last entry repeats. ``query_status`` is the status of POST /api/query, the probes'
+    own traffic. ``names`` renames the metrics: keys requests, duration, build_info, endpoint_label (defaults: the
+    reference app's rag_requests_total, rag_request_duration_seconds, rag_build_info, endpoint)."""
 
-    def __init__(self, color="green", version="1.1.0", per_scrape=None, query_status=200, scrape_delay=0.0):
+    def __init__(self, color="green", version="1.1.0", per_scrape=None, query_status=200, scrape_delay=0.0,
+                 names=None):
         self.color, self.version = color, version
+        self.names = dict(APP_NAMES, **(names or {}))
         self.scrape_delay = scrape_delay
         self.per_scrape = list(per_scrape or [(0, 0, 0.01)])
         self.query_status = query_status
@@ -53,24 +59,24 @@ class FakeApp:
             self.statuses, self.buckets, self.duration_sum = {}, [0] * (len(APP_BUCKETS) + 1), 0.0
 
     def render(self):
+        requests, duration, label = self.names["requests"], self.names["duration"], self.names["endpoint_label"]
         lines = [
-            "# HELP rag_requests_total HTTP requests served",
-            "# TYPE rag_requests_total counter",
-            'rag_requests_total{endpoint="/health",method="GET",status="200"} 1234.0',
+            "# HELP %s HTTP requests served" % requests,
+            "# TYPE %s counter" % requests,
+            '%s{%s="/health",method="GET",status="200"} 1234.0' % (requests, label),
         ]
         for status, count in sorted(self.statuses.items()):
-            lines.append('rag_requests_total{endpoint="/api/query",method="POST",status="%s"} %s' % (status, float(count)))
-        lines += ["# HELP rag_request_duration_seconds HTTP request duration",
-                  "# TYPE rag_request_duration_seconds histogram"]
+            lines.append('%s{%s="/api/query",method="POST",status="%s"} %s' % (requests, label, status, float(count)))
+        lines += ["# HELP %s HTTP request duration" % duration, "# TYPE %s histogram" % duration]
         cumulative = 0
         for bound, count in zip(APP_BUCKETS + (float("inf"),), self.buckets):
             cumulative += count
             le = "+Inf" if bound == float("inf") else repr(bound)
-            lines.append('rag_request_duration_seconds_bucket{endpoint="/api/query",le="%s"} %s' % (le, float(cumulative)))
-        lines.append('rag_request_duration_seconds_count{endpoint="/api/query"} %s' % float(cumulative))
-        lines.append('rag_request_duration_seconds_sum{endpoint="/api/query"} %s' % self.duration_sum)
-        lines.append('rag_request_duration_seconds_bucket{endpoint="/health",le="+Inf"} 1234.0')
-        lines.append('rag_build_info{color="%s",version="%s"} 1.0' % (self.color, self.version))
+            lines.append('%s_bucket{%s="/api/query",le="%s"} %s' % (duration, label, le, float(cumulative)))
+        lines.append('%s_count{%s="/api/query"} %s' % (duration, label, float(cumulative)))
+        lines.append('%s_sum{%s="/api/query"} %s' % (duration, label, self.duration_sum))
+        lines.append('%s_bucket{%s="/health",le="+Inf"} 1234.0' % (duration, label))
+        lines.append('%s{color="%s",version="%s"} 1.0' % (self.names["build_info"], self.color, self.version))
         return "\n".join(lines) + "\n"
 
     def handle(self, method, path, headers, body):

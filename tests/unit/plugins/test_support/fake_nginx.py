@@ -1,22 +1,106 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The nginx side of a switch, as real HTTP servers: the admin API on a unix socket, and a load balancer that
-routes by the admin's live color."""
+"""The nginx side of a release, as real HTTP servers: the admin API on a unix socket (with nginx's own traffic
+metrics at /metrics), and a load balancer that routes by the admin's live color."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import http.client
 import os
 import threading
+import time
 from urllib.parse import parse_qs, urlparse
 
 from ansible_collections.ragops.platform.tests.unit.plugins.test_support.http_server import Reply, serve_tcp, serve_unix
 
 
+LB_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LB_COLORS = ("blue", "green", "none")
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+
+
+class LBMetrics:
+    """nginx's own traffic metrics, per color it routed to ("none" when it routed nowhere), in the Prometheus text
+    format: ragops_lb_requests_total{color,status_class} and the histogram ragops_lb_request_duration_seconds{color}.
+    Every color x class series exists from the start at 0, as nginx creates them.
+
+    The test moves the counters with ``observe``/``add``, or with ``per_scrape``: a list of {color: (requests,
+    errors, latency_seconds)} counted before the n-th scrape (n >= 1); the last entry repeats. ``available`` false
+    answers /metrics with a 404, as an nginx without the metrics would."""
+
+    def __init__(self, per_scrape=None):
+        self.lock = threading.Lock()
+        self.per_scrape = list(per_scrape or [])
+        self.scrapes = 0
+        self.available = True
+        self.reset()
+
+    def reset(self):
+        with self.lock:
+            self.requests = dict(((color, cls), 0) for color in LB_COLORS for cls in STATUS_CLASSES)
+            self.buckets = dict((color, [0] * (len(LB_BUCKETS) + 1)) for color in LB_COLORS)
+            self.sums = dict((color, 0.0) for color in LB_COLORS)
+
+    def _observe(self, color, status, seconds, count):
+        self.requests[(color, "%dxx" % (int(status) // 100))] += count
+        for index, bound in enumerate(LB_BUCKETS):
+            if seconds <= bound:
+                self.buckets[color][index] += count
+                break
+        else:
+            self.buckets[color][-1] += count
+        self.sums[color] += seconds * count
+
+    def observe(self, color, status, seconds, count=1):
+        with self.lock:
+            self._observe(color, status, seconds, count)
+
+    def add(self, color, requests, errors=0, latency=0.01):
+        """``requests`` answers of ``color`` taking ``latency`` seconds each, ``errors`` of them 500s, the rest 200s."""
+        with self.lock:
+            self._observe(color, 500, latency, errors)
+            self._observe(color, 200, latency, requests - errors)
+
+    def count(self, color, status_class=None):
+        with self.lock:
+            return sum(value for (have, cls), value in self.requests.items()
+                       if have == color and status_class in (None, cls))
+
+    def render(self):
+        lines = ["# HELP ragops_lb_requests_total Requests nginx answered, by the color it routed to",
+                 "# TYPE ragops_lb_requests_total counter"]
+        for (color, cls), value in sorted(self.requests.items()):
+            lines.append('ragops_lb_requests_total{color="%s",status_class="%s"} %d' % (color, cls, value))
+        lines += ["# HELP ragops_lb_request_duration_seconds Request time, by the color nginx routed to",
+                  "# TYPE ragops_lb_request_duration_seconds histogram"]
+        for color in LB_COLORS:
+            cumulative = 0
+            for bound, count in zip(LB_BUCKETS + (float("inf"),), self.buckets[color]):
+                cumulative += count
+                le = "+Inf" if bound == float("inf") else "%g" % bound
+                lines.append('ragops_lb_request_duration_seconds_bucket{color="%s",le="%s"} %d' % (color, le, cumulative))
+            lines.append('ragops_lb_request_duration_seconds_sum{color="%s"} %.6f' % (color, self.sums[color]))
+            lines.append('ragops_lb_request_duration_seconds_count{color="%s"} %d' % (color, cumulative))
+        return "\n".join(lines) + "\n"
+
+    def scrape(self):
+        """The /metrics text, after counting the traffic ``per_scrape`` gives this scrape."""
+        with self.lock:
+            if self.scrapes > 0 and self.per_scrape:
+                traffic = self.per_scrape[min(self.scrapes - 1, len(self.per_scrape) - 1)]
+                for color, (requests, errors, latency) in sorted(traffic.items()):
+                    self._observe(color, 500, latency, errors)
+                    self._observe(color, 200, latency, requests - errors)
+            self.scrapes += 1
+            return self.render()
+
+
 class FakeAdmin:
-    """The nginx admin API: GET /live, PUT /live[?expect=], GET /peers; persists to state_file before switching."""
+    """The nginx admin API: GET /live, PUT /live[?expect=], GET /peers, GET /metrics (``metrics``, an LBMetrics);
+    persists to state_file before switching."""
 
     def __init__(self, tmp_path, color="blue"):
         self.state_file = str(tmp_path / "live_color")
@@ -27,6 +111,7 @@ class FakeAdmin:
         self.before_put = None
         self.puts = []
         self.lock = threading.Lock()
+        self.metrics = LBMetrics()
         self.write_state(color)
         self.server = serve_unix(self, name="admin.sock")
         self.socket_path = self.server.socket_path
@@ -47,6 +132,10 @@ class FakeAdmin:
 
     def handle(self, method, path, headers, body):
         url = urlparse(path)
+        if url.path == "/metrics" and method == "GET":
+            if not self.metrics.available:
+                return Reply(404, body="not found\n")
+            return Reply(200, body=self.metrics.scrape(), headers={"Content-Type": "text/plain; version=0.0.4"})
         if url.path == "/peers":
             return Reply(200, {"live": self.color, "peers": {"blue": "10.0.0.10:8000", "green": "10.0.0.11:8000"}})
         if url.path != "/live":
@@ -86,11 +175,17 @@ class FakeAdmin:
 
 
 class FakeLB:
-    """GET /health answered with X-Ragops-Color (as the stack's nginx adds it) of the admin's live color. ``lag`` answers that many more requests with
-    the color live before the last switch; ``stuck`` always answers that color; ``fail_next`` answers 502s."""
+    """The load balancer, routing to the admin's live color and naming it in X-Ragops-Color, as the stack's nginx does.
 
-    def __init__(self, admin):
+    Without ``backends`` it answers every request itself with 200 {"status": "healthy"}. With ``backends``
+    ({color: base URL}) it proxies each request to the color's app, passes the app's answer on, and counts it in the
+    admin's LBMetrics like nginx (a refused backend is a 502 of that color). ``lag`` answers that many more requests
+    with the color live before the last switch; ``stuck`` always answers that color; ``fail_next`` answers 502s that
+    name no color (nginx routed them nowhere: counted under color "none")."""
+
+    def __init__(self, admin, backends=None):
         self.admin = admin
+        self.backends = dict(backends or {})
         self.lag = 0
         self.stuck = None
         self.fail_next = 0
@@ -99,24 +194,51 @@ class FakeLB:
         self._last_seen = admin.color
         self._old = admin.color
         self.server = serve_tcp(self)
-        self.url = self.server.base_url + "/health"
+        self.base_url = self.server.base_url
+        self.url = self.base_url + "/health"
 
     def handle(self, method, path, headers, body):
         with self.admin.lock:
             live = self.admin.color
-        if live != self._last_seen:
-            self._old, self._last_seen = self._last_seen, live
-        if self.fail_next > 0:
-            self.fail_next -= 1
+            if live != self._last_seen:
+                self._old, self._last_seen = self._last_seen, live
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                color = None
+            elif self.stuck:
+                color = self.stuck
+            elif self.lag > 0 and live != self._old:
+                self.lag -= 1
+                color = self._old
+            else:
+                color = live
+        if color is None:
+            self.admin.metrics.observe("none", 502, 0.0)
             return Reply(502, {"error": "bad gateway"})
-        color = live
-        if self.stuck:
-            color = self.stuck
-        elif self.lag > 0 and live != self._old:
-            self.lag -= 1
-            color = self._old
         self.served.append(color)
-        return Reply(200, {"status": "healthy"}, headers={self.color_header: color})
+        if not self.backends:
+            return Reply(200, {"status": "healthy"}, headers={self.color_header: color})
+        return self._forward(color, method, path, headers, body)
+
+    def _forward(self, color, method, path, headers, body):
+        backend = urlparse(self.backends[color])
+        connection = http.client.HTTPConnection(backend.hostname, backend.port, timeout=5)
+        passed = dict((name, value) for name, value in headers.items()
+                      if name.lower() not in ("host", "connection", "content-length"))
+        started = time.monotonic()
+        try:
+            connection.request(method, path, body=body or None, headers=passed)
+            response = connection.getresponse()
+            status, data = response.status, response.read()
+            answer_headers = dict((name, value) for name, value in response.getheaders()
+                                  if name.lower() not in ("content-length", "connection", "date", "server"))
+        except OSError:
+            status, data, answer_headers = 502, b'{"error": "bad gateway"}', {"Content-Type": "application/json"}
+        finally:
+            connection.close()
+        self.admin.metrics.observe(color, status, time.monotonic() - started)
+        answer_headers[self.color_header] = color
+        return Reply(status, body=data, headers=answer_headers)
 
     def close(self):
         self.server.close()
