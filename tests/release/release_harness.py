@@ -105,8 +105,8 @@ def containers_snapshot() -> dict[str, str]:
 
 
 def ensure_image(version: str) -> None:
-    subprocess.run([str(PROJECT / "scripts/host/build-app-image.sh"), version], check=True, capture_output=True,
-                   timeout=900)
+    subprocess.run([str(PROJECT / "scripts/host/build-app-image.sh"), version, *scenario_vars()], check=True,
+                   capture_output=True, timeout=900)
 
 
 class Load:

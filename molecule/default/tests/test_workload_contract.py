@@ -88,10 +88,15 @@ def test_nginx_counts_each_request_by_the_color_it_chose():
     key = 'ragops_lb_requests_total{color="blue",status_class="2xx"}'
     count = 'ragops_lb_request_duration_seconds_count{color="blue"}'
     before = lb_metrics()
-    for _ in range(25):
+    for _request in range(25):
         status, headers, _body = http("GET", f"{PUBLIC}/health")
         assert status == 200 and headers["X-Ragops-Color"] == "blue"
-    after = poll(lambda: (lambda m: m if m[key] >= before[key] + 25 else None)(lb_metrics()), 10, "25 more blue 2xx")
+
+    def counted():
+        metrics = lb_metrics()
+        return metrics if metrics[key] >= before[key] + 25 else None
+
+    after = poll(counted, 10, "25 more blue 2xx")
     assert after[count] - before[count] >= 25
     assert after['ragops_lb_requests_total{color="green",status_class="2xx"}'] == \
         before['ragops_lb_requests_total{color="green",status_class="2xx"}']

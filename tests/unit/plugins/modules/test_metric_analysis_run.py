@@ -194,6 +194,16 @@ def test_prometheus_numbers_of_each_check(prometheus):
     assert result["msg"].endswith("error rate 16.7% > 5.0% at check 2/3 (60 requests)")
 
 
+def test_prometheus_extrapolation_never_gives_an_error_rate_above_one(prometheus):
+    # increase() of the 5xx series and of all series extrapolate apart: 103 errors of 100 requests happens.
+    values = params(source="prometheus", prometheus_url=prometheus.url, window=1.0)
+    sampler, _warning = metric_analysis.choose_sampler(values, PrometheusClient(prometheus.url, 2))
+    fake_time = TrafficTime(moving([(100, 103, 0.02)], lambda numbers: prometheus.answer.traffic.update(green=numbers)))
+    result = run(values, sampler, fake_time)
+    assert result["verdict"] == "fail"
+    assert [(c["requests"], c["errors"], c["error_rate"]) for c in result["checks"]] == [(100, 100, 1.0)]
+
+
 # Which source (source auto)
 
 def test_auto_prefers_prometheus_when_it_scrapes_nginx(prometheus, nginx):
