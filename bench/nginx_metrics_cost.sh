@@ -27,7 +27,8 @@ ADMIN_SOCKET=${ADMIN_SOCKET:-/opt/ragops/nginx/run/admin.sock}
 nginx_metrics() {
   (cd "$ROOT" && ansible-playbook site.yml --tags nginx -e "nginx_traffic_metrics_enabled=$1" >/dev/null 2>&1)
   # Proof that the setting took: nginx's /metrics answers 200 with the metrics on, 404 without.
-  local expected=$([[ $1 == true ]] && echo 200 || echo 404) got
+  local expected=404 got
+  [[ $1 != true ]] || expected=200
   got=$(python3 - "$ADMIN_SOCKET" <<'PY'
 import http.client, socket, sys
 class Unix(http.client.HTTPConnection):

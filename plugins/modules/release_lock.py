@@ -177,6 +177,8 @@ lock_file:
   sample: /opt/ragops/release/deploy.lock
 """
 
+import time
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ragops.platform.plugins.module_utils._atomic_file import DirectoryLockTimeout
 from ansible_collections.ragops.platform.plugins.module_utils._deploy_lock import (
@@ -207,67 +209,98 @@ def argument_spec():
     return spec
 
 
-def identity(params):
+def invalid_parameters(params):
+    """Texts naming each bad parameter; empty when all are usable."""
+    problems = []
+    if params["ttl"] < 1:
+        problems.append("ttl must be at least 1 second, not %d" % params["ttl"])
+    if params["wait"] < 0 or params["poll_max_interval"] <= 0:
+        problems.append("wait must be 0 or more and poll_max_interval more than 0")
+    if params["force"] and params["state"] == "present":
+        problems.append("force applies to state=absent only; a held lock is taken over only when stale")
+    if params["state"] == "absent" and params["lock_id"] is None and not params["force"]:
+        problems.append("state=absent needs the lock_id returned by the acquire (or force: true to release any holder)")
+    return problems
+
+
+def initial_result(lock_file):
+    """What the module returns when it stops before touching the lock."""
+    return {"changed": False, "acquired": False, "renewed": False, "released": False, "waited": 0.0,
+            "holder": None, "stale_lock_taken_over": None, "stale_reason": None, "lock_file": lock_file}
+
+
+def identity(params, find_process=find_ansible_process):
     user, host = user_and_host(params)
     found = {"holder": params["holder"], "user": user, "host": host,
              "pid": params["pid"], "pid_start": None, "pid_host": None, "pid_cmd": None}
     if params["pid"] is None:
-        pid, start, digest = find_ansible_process()
+        pid, start, digest = find_process()
         if pid is not None:
             found.update(pid=pid, pid_start=start, pid_host=default_host(), pid_cmd=digest)
     return found
 
 
-def acquire(module, lock, result):
-    params = module.params
+def failed(result, msg, **details):
+    result.update(details, failed=True, msg=msg)
+    return result
+
+
+def acquire(params, lock, result, check_mode, find_process, clock, sleep):
     try:
-        outcome = lock.acquire(identity(params), params["ttl"], wait=params["wait"], lock_id=params["lock_id"],
-                               dry_run=module.check_mode, poll_max_interval=params["poll_max_interval"])
+        outcome = lock.acquire(identity(params, find_process), params["ttl"], wait=params["wait"],
+                               lock_id=params["lock_id"], dry_run=check_mode,
+                               poll_max_interval=params["poll_max_interval"], sleep=sleep, monotonic=clock)
     except LockHeld as held:
         waited = getattr(held, "waited", 0.0)
         msg = held.message + (" (waited %.1f s)" % waited if params["wait"] > 0 else "")
-        module.fail_json(msg=msg, **dict(result, holder=held.holder, waited=round(waited, 3)))
+        return failed(result, msg, holder=held.holder, waited=round(waited, 3))
     result.update(changed=True, acquired=True, renewed=outcome["action"] == "renewed", lock_id=outcome["lock_id"],
                   holder=outcome["holder"], waited=round(outcome["waited"], 3),
                   stale_lock_taken_over=outcome["taken_over"], stale_reason=outcome["stale_reason"])
     result["diff"] = {"before": outcome["before"] or {}, "after": outcome["holder"]}
+    return result
 
 
-def release(module, lock, result):
-    params = module.params
-    if params["lock_id"] is None and not params["force"]:
-        module.fail_json(msg="state=absent needs the lock_id returned by the acquire (or force: true to release any "
-                             "holder)", **result)
+def release(params, lock, result, check_mode):
     try:
-        outcome = lock.release(lock_id=params["lock_id"], force=params["force"], dry_run=module.check_mode)
+        outcome = lock.release(lock_id=params["lock_id"], force=params["force"], dry_run=check_mode)
     except LockNotOwned as refused:
-        module.fail_json(msg=refused.message, **dict(result, holder=refused.holder))
+        return failed(result, refused.message, holder=refused.holder)
     result.update(changed=outcome["released"], released=outcome["released"], holder=outcome["holder"])
     if outcome["released"]:
         result["diff"] = {"before": outcome["holder"], "after": {}}
+    return result
+
+
+def run_release_lock(params, lock=None, check_mode=False, find_process=find_ansible_process,
+                     clock=time.monotonic, sleep=time.sleep):
+    """Acquires, renews or releases ``lock`` (a DeployLock, by default the one of params["path"]); returns the
+    module result, ``failed`` set (with ``msg``) when the module must fail.
+
+    ``find_process`` names the holder's ansible process when params["pid"] is unset; ``clock`` and ``sleep`` pace
+    the wait for a held lock.
+    """
+    if lock is None:
+        lock = DeployLock(params["path"])
+    result = initial_result(lock.path)
+    try:
+        if params["state"] == "present":
+            return acquire(params, lock, result, check_mode, find_process, clock, sleep)
+        return release(params, lock, result, check_mode)
+    except DirectoryLockTimeout as exc:
+        return failed(result, "deploy lock: %s" % exc)
+    except (IOError, OSError) as exc:
+        return failed(result, "deploy lock %s: %s" % (lock.path, exc), errno=exc.errno)
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    params = module.params
-    lock = DeployLock(params["path"])
-    result = {"changed": False, "acquired": False, "renewed": False, "released": False, "waited": 0.0,
-              "holder": None, "stale_lock_taken_over": None, "stale_reason": None, "lock_file": lock.path}
-    if params["ttl"] < 1:
-        module.fail_json(msg="ttl must be at least 1 second, not %d" % params["ttl"], **result)
-    if params["wait"] < 0 or params["poll_max_interval"] <= 0:
-        module.fail_json(msg="wait must be 0 or more and poll_max_interval more than 0", **result)
-    if params["force"] and params["state"] == "present":
-        module.fail_json(msg="force applies to state=absent only; a held lock is taken over only when stale", **result)
-    try:
-        if params["state"] == "present":
-            acquire(module, lock, result)
-        else:
-            release(module, lock, result)
-    except DirectoryLockTimeout as exc:
-        module.fail_json(msg="deploy lock: %s" % exc, **result)
-    except (IOError, OSError) as exc:
-        module.fail_json(msg="deploy lock %s: %s" % (lock.path, exc), errno=exc.errno, **result)
+    problems = invalid_parameters(module.params)
+    if problems:
+        module.fail_json(msg="; ".join(problems), **initial_result(DeployLock(module.params["path"]).path))
+    result = run_release_lock(module.params, check_mode=module.check_mode)
+    if result.get("failed"):
+        module.fail_json(**result)
     module.exit_json(**result)
 
 

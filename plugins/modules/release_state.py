@@ -297,26 +297,46 @@ def argument_spec():
     return spec
 
 
-def _time_option(module, name, default):
-    value = module.params[name]
-    if value is None:
-        return default
+def _time_errors(params):
+    problems = []
+    for name in ("finished_at", "started_at"):
+        if params[name] is not None:
+            try:
+                parse_time(params[name])
+            except ValueError as exc:
+                problems.append("%s: %s" % (name, exc))
+    return problems
+
+
+def invalid_parameters(params):
+    """Texts naming each bad parameter; empty when all are usable."""
+    problems = []
     try:
-        return parse_time(value)
-    except ValueError as exc:
-        module.fail_json(msg="%s: %s" % (name, exc))
+        int(params["mode"], 8)
+    except ValueError:
+        problems.append("mode must be an octal string such as '0644', not %r" % params["mode"])
+    if params["history_limit"] < 0:
+        problems.append("history_limit must be 0 or more, not %d" % params["history_limit"])
+    if params["state"] in ("record", "commit"):  # the options of the history entry
+        for phase, seconds in params["phases"].items():
+            try:
+                float(seconds)
+            except (TypeError, ValueError):
+                problems.append("phases.%s must be a number of seconds, not %r" % (phase, seconds))
+        problems.extend(_time_errors(params))
+    return problems
 
 
-def build_entry(module, now):
-    params = module.params
-    phases = {}
-    for phase, seconds in params["phases"].items():
-        try:
-            phases[phase] = round(float(seconds), 3)
-        except (TypeError, ValueError):
-            module.fail_json(msg="phases.%s must be a number of seconds, not %r" % (phase, seconds))
-    finished = _time_option(module, "finished_at", now)
-    started = _time_option(module, "started_at", None)
+def _time_option(params, name, default):
+    value = params[name]
+    return default if value is None else parse_time(value)
+
+
+def build_entry(params, now):
+    """The history entry of an attempt; params must have passed invalid_parameters."""
+    phases = dict((phase, round(float(seconds), 3)) for phase, seconds in params["phases"].items())
+    finished = _time_option(params, "finished_at", now)
+    started = _time_option(params, "started_at", None)
     duration = params["duration"]
     if duration is None:
         duration = (finished - started).total_seconds() if started is not None else sum(phases.values())
@@ -339,37 +359,42 @@ def build_entry(module, now):
     }
 
 
-def run(module):
-    params = module.params
-    state = params["state"]
-    record = ReleaseRecord(params["path"])
+def run_release_state(params, check_mode=False, now=utc_now):
+    """Reads or updates the record of params["path"]; returns the module result, ``failed`` set (with ``msg``)
+    when the module must fail. params must have passed invalid_parameters; ``now`` gives the UTC time."""
     try:
-        mode = int(params["mode"], 8)
-    except ValueError:
-        module.fail_json(msg="mode must be an octal string such as '0644', not %r" % params["mode"])
-    if params["history_limit"] < 0:
-        module.fail_json(msg="history_limit must be 0 or more, not %d" % params["history_limit"])
-    result = {"changed": False}
+        return _run(params, check_mode, now)
+    except CorruptFileError as exc:
+        return {"failed": True, "file": exc.path,
+                "msg": "%s. It was not written by this module (its writes are atomic): inspect it, then restore or "
+                       "move it aside; history.jsonl keeps every attempt" % exc}
+    except (NewerSchemaError, DirectoryLockTimeout) as exc:
+        return {"failed": True, "msg": "release state in %s: %s" % (params["path"], exc)}
+    except (IOError, OSError) as exc:
+        return {"failed": True, "msg": "release state in %s: %s" % (params["path"], exc), "errno": exc.errno}
 
-    if state == "read":
+
+def _run(params, check_mode, now):
+    record = ReleaseRecord(params["path"])
+    mode = int(params["mode"], 8)
+    result = {"changed": False}
+    if params["state"] == "read":
         result["state"] = record.load()
-        result["lock"] = DeployLock(params["path"]).describe()
-    elif module.check_mode:
-        result.update(_mutate(module, record, mode, dry_run=True))
+        result["lock"] = DeployLock(params["path"], now=now).describe()
+    elif check_mode:
+        result.update(_mutate(params, record, mode, now(), dry_run=True))
     else:
         ensure_directory(params["path"])
         with locked_directory(params["path"]):
-            result.update(_mutate(module, record, mode, dry_run=False))
+            result.update(_mutate(params, record, mode, now(), dry_run=False))
     result["history"], result["history_skipped"] = record.history(params["history_limit"])
-    module.exit_json(**result)
+    return result
 
 
-def _mutate(module, record, mode, dry_run):
-    params = module.params
-    now = utc_now()
+def _mutate(params, record, mode, now, dry_run):
     current = record.load()
-    # The entry is built (and its options checked) before anything is written, so bad input changes nothing.
-    entry = build_entry(module, now) if params["state"] in ("record", "commit") else None
+    # The entry is built before anything is written, so an entry that cannot be built changes nothing.
+    entry = build_entry(params, now) if params["state"] in ("record", "commit") else None
     result = {"changed": False, "state": current}
     if params["state"] != "record":
         updated, changed = _plan(params, current, format_time(now))
@@ -418,15 +443,13 @@ def main():
         required_together=[("previous_color", "previous_version")],
         supports_check_mode=True,
     )
-    try:
-        run(module)
-    except CorruptFileError as exc:
-        module.fail_json(msg="%s. It was not written by this module (its writes are atomic): inspect it, then restore or "
-                             "move it aside; history.jsonl keeps every attempt" % exc, file=exc.path)
-    except (NewerSchemaError, DirectoryLockTimeout) as exc:
-        module.fail_json(msg="release state in %s: %s" % (module.params["path"], exc))
-    except (IOError, OSError) as exc:
-        module.fail_json(msg="release state in %s: %s" % (module.params["path"], exc), errno=exc.errno)
+    problems = invalid_parameters(module.params)
+    if problems:
+        module.fail_json(msg="; ".join(problems))
+    result = run_release_state(module.params, check_mode=module.check_mode)
+    if result.get("failed"):
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -233,17 +233,57 @@ from ansible_collections.ragops.platform.plugins.module_utils._nginx_admin impor
 from ansible_collections.ragops.platform.plugins.module_utils._platform import ADMIN_SOCKET, COLOR_HEADER, COLORS
 
 
-def verify(url, color, required, timeout, request_timeout, color_header=COLOR_HEADER):
-    started = time.monotonic()
+def argument_spec():
+    return dict(
+        color=dict(type="str", required=True, choices=list(COLORS)),
+        admin_socket=dict(type="path", default=ADMIN_SOCKET),
+        expect_current=dict(type="str", choices=list(COLORS)),
+        precheck_url=dict(type="str"),
+        verify_url=dict(type="str"),
+        color_header=dict(type="str", default=COLOR_HEADER),
+        verify_requests=dict(type="int", default=10),
+        verify_timeout=dict(type="float", default=10),
+        request_timeout=dict(type="float", default=5),
+        switch_timeout=dict(type="float", default=10),
+        state_file=dict(type="path"),
+    )
+
+
+def invalid_parameters(params):
+    """Texts naming each bad parameter; empty when all are usable."""
+    problems = []
+    if params["verify_requests"] < 1:
+        problems.append("verify_requests must be at least 1, got %s" % params["verify_requests"])
+    for name in ("verify_timeout", "request_timeout", "switch_timeout"):
+        if params[name] <= 0:
+            problems.append("%s must be positive, got %s" % (name, params[name]))
+    return problems
+
+
+def initial_result(params):
+    """What the module returns when it stops before reading the live color."""
+    return {
+        "changed": False,
+        "color": params["color"],
+        "switched": False,
+        "switch_ms": None,
+        "verified": None,
+        "verification": None,
+    }
+
+
+def verify(url, color, required, timeout, request_timeout, color_header=COLOR_HEADER,
+           prober=probe, clock=time.monotonic, sleep=time.sleep):
+    started = clock()
     deadline = started + timeout
     backoff = Backoff(BACKOFF_INITIAL, cap=BACKOFF_CAP)
     counts, requests, failures, streak, last_error = {}, 0, 0, 0, None
     while streak < required:
-        remaining = deadline - time.monotonic()
+        remaining = deadline - clock()
         if remaining <= 0:
             break
         requests += 1
-        answer = probe("GET", url, timeout=min(request_timeout, remaining))
+        answer = prober("GET", url, timeout=min(request_timeout, remaining))
         status, header = answer["status"], answer["headers"].get(color_header.lower())
         ok = answer["error"] is None and 200 <= status < 300
         if status is not None:
@@ -259,7 +299,7 @@ def verify(url, color, required, timeout, request_timeout, color_header=COLOR_HE
             last_error = answer["error"] or "HTTP %s" % status
         else:
             last_error = "served by %s" % (header or "an answer without %s" % color_header)
-        time.sleep(backoff.next_delay(deadline - time.monotonic()))
+        sleep(backoff.next_delay(deadline - clock()))
     return {
         "url": url,
         "required": required,
@@ -268,7 +308,7 @@ def verify(url, color, required, timeout, request_timeout, color_header=COLOR_HE
         "served_by": counts,
         "failures": failures,
         "last_error": last_error,
-        "elapsed_ms": round((time.monotonic() - started) * 1000, 1),
+        "elapsed_ms": round((clock() - started) * 1000, 1),
     }
 
 
@@ -280,7 +320,12 @@ def read_state_file(path):
         return None, to_native(exc)
 
 
-def fail_unknown_outcome(module, admin, result, current, exc):
+def failed(result, msg):
+    result.update(failed=True, msg=msg)
+    return result
+
+
+def unknown_outcome(admin, result, current, exc):
     """The PUT got no usable answer (a timeout, a reset): it may have been applied, so report what is live now."""
     color = result["color"]
     try:
@@ -290,32 +335,20 @@ def fail_unknown_outcome(module, admin, result, current, exc):
     result["switched"] = result["changed"] = now == color and current != color
     if now != color:
         result.pop("diff", None)
-    module.fail_json(msg="switch %s -> %s: no answer to PUT /live (%s); the live color is now %s"
-                         % (current, color, to_native(exc), now), **result)
+    return failed(result, "switch %s -> %s: no answer to PUT /live (%s); the live color is now %s"
+                          % (current, color, to_native(exc), now))
 
 
-def run(module):
-    params = module.params
+def run_traffic_switch(params, admin, check_mode=False, prober=probe, clock=time.monotonic, sleep=time.sleep,
+                       wall_clock=time.time):
+    """Makes params["color"] live through ``admin`` (an NginxAdmin); returns the module result, ``failed`` set
+    (with ``msg``) when the module must fail. ``prober`` sends the precheck and verification requests."""
     color = params["color"]
-    result = {
-        "changed": False,
-        "color": color,
-        "switched": False,
-        "switch_ms": None,
-        "verified": None,
-        "verification": None,
-    }
-    if params["verify_requests"] < 1:
-        module.fail_json(msg="verify_requests must be at least 1, got %s" % params["verify_requests"], **result)
-    for name in ("verify_timeout", "request_timeout", "switch_timeout"):
-        if params[name] <= 0:
-            module.fail_json(msg="%s must be positive, got %s" % (name, params[name]), **result)
-
-    admin = NginxAdmin(params["admin_socket"], params["request_timeout"])
+    result = initial_result(params)
     try:
         live = admin.live()
     except AdminError as exc:
-        module.fail_json(msg=to_native(exc), **result)
+        return failed(result, to_native(exc))
     current = live["color"]
     persisted_now = live.get("persisted")
     result.update(previous_color=current, generation=live.get("generation"),
@@ -323,7 +356,7 @@ def run(module):
 
     expect = params["expect_current"]
     if expect and current not in (expect, color):
-        module.fail_json(msg="live color is %s, not the expected %s: nothing switched" % (current, expect), **result)
+        return failed(result, "live color is %s, not the expected %s: nothing switched" % (current, expect))
 
     needs_switch = current != color
     needs_repair = not needs_switch and persisted_now != color
@@ -333,24 +366,24 @@ def run(module):
         "after": {"color": color, "persisted": color if result["changed"] else persisted_now},
     }
     if needs_switch and params["precheck_url"]:
-        answer = probe("GET", params["precheck_url"], timeout=params["request_timeout"])
+        answer = prober("GET", params["precheck_url"], timeout=params["request_timeout"])
         result["precheck"] = {"url": params["precheck_url"], "status": answer["status"], "error": answer["error"]}
         if answer["error"] is not None or not 200 <= answer["status"] < 300:
             result["changed"] = False
             result.pop("diff")
-            module.fail_json(msg="%s is not serving (%s from %s): nothing switched, %s stays live" % (
-                color, answer["error"] or "HTTP %s" % answer["status"], params["precheck_url"], current), **result)
-    if module.check_mode:
+            return failed(result, "%s is not serving (%s from %s): nothing switched, %s stays live" % (
+                color, answer["error"] or "HTTP %s" % answer["status"], params["precheck_url"], current))
+    if check_mode:
         return result
 
     if result["changed"]:
-        started = time.monotonic()
+        started = clock()
         try:
             status, body = switch_live(admin, color, current, params["switch_timeout"])
         except AdminError as exc:
-            fail_unknown_outcome(module, admin, result, current, exc)
-        result["switch_ms"] = round((time.monotonic() - started) * 1000, 1)
-        result["switched_at"] = time.time()
+            return unknown_outcome(admin, result, current, exc)
+        result["switch_ms"] = round((clock() - started) * 1000, 1)
+        result["switched_at"] = wall_clock()
         if status != 200:
             result["changed"] = False
             result.pop("diff")
@@ -358,59 +391,48 @@ def run(module):
                 reason = "the live color changed to %s meanwhile" % body.get("color")
             else:
                 reason = "nginx answered HTTP %s: %s" % (status, body.get("error") or body)
-            module.fail_json(msg="switch %s -> %s refused, live color unchanged: %s" % (current, color, reason),
-                             **result)
+            return failed(result, "switch %s -> %s refused, live color unchanged: %s" % (current, color, reason))
         result["switched"] = bool(body.get("changed", needs_switch))
         result["persisted"] = body.get("persisted") is True and body.get("color") == color
         result["generation"] = body.get("generation", result["generation"])
         if not result["persisted"]:
-            module.fail_json(msg="nginx switched to %s but did not confirm persisting it: %s" % (color, body),
-                             **result)
+            return failed(result, "nginx switched to %s but did not confirm persisting it: %s" % (color, body))
 
     if params["state_file"]:
         on_disk, error = read_state_file(params["state_file"])
         if on_disk != color:
             result["persisted"] = False
-            module.fail_json(msg="%s is live but %s holds %s" % (
-                color, params["state_file"], repr(on_disk) if error is None else "nothing readable: " + error),
-                **result)
+            return failed(result, "%s is live but %s holds %s" % (
+                color, params["state_file"], repr(on_disk) if error is None else "nothing readable: " + error))
 
     if params["verify_url"]:
-        verification = verify(params["verify_url"], color, params["verify_requests"],
-                              params["verify_timeout"], params["request_timeout"], params["color_header"])
+        verification = verify(params["verify_url"], color, params["verify_requests"], params["verify_timeout"],
+                              params["request_timeout"], params["color_header"], prober=prober, clock=clock, sleep=sleep)
         result["verification"] = verification
         result["verified"] = verification["streak"] >= params["verify_requests"]
         if not result["verified"]:
             seen = ", ".join("%s=%d" % item for item in sorted(verification["served_by"].items())) or "no answer"
-            module.fail_json(
-                msg="%s but verification failed: %d of %d requests in a row to %s served by %s within %gs "
-                    "(%d sent; served by %s; %d failed; last: %s)" % (
-                        "switched %s -> %s" % (current, color) if result["switched"] else "%s is live" % color,
-                        verification["streak"], params["verify_requests"], params["verify_url"], color,
-                        params["verify_timeout"], verification["requests"], seen, verification["failures"],
-                        verification["last_error"]),
-                **result)
+            return failed(
+                result,
+                "%s but verification failed: %d of %d requests in a row to %s served by %s within %gs "
+                "(%d sent; served by %s; %d failed; last: %s)" % (
+                    "switched %s -> %s" % (current, color) if result["switched"] else "%s is live" % color,
+                    verification["streak"], params["verify_requests"], params["verify_url"], color,
+                    params["verify_timeout"], verification["requests"], seen, verification["failures"],
+                    verification["last_error"]))
     return result
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            color=dict(type="str", required=True, choices=list(COLORS)),
-            admin_socket=dict(type="path", default=ADMIN_SOCKET),
-            expect_current=dict(type="str", choices=list(COLORS)),
-            precheck_url=dict(type="str"),
-            verify_url=dict(type="str"),
-            color_header=dict(type="str", default=COLOR_HEADER),
-            verify_requests=dict(type="int", default=10),
-            verify_timeout=dict(type="float", default=10),
-            request_timeout=dict(type="float", default=5),
-            switch_timeout=dict(type="float", default=10),
-            state_file=dict(type="path"),
-        ),
-        supports_check_mode=True,
-    )
-    module.exit_json(**run(module))
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    problems = invalid_parameters(module.params)
+    if problems:
+        module.fail_json(msg="; ".join(problems), **initial_result(module.params))
+    admin = NginxAdmin(module.params["admin_socket"], module.params["request_timeout"])
+    result = run_traffic_switch(module.params, admin, check_mode=module.check_mode)
+    if result.get("failed"):
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,10 @@ SINK = os.path.join(os.path.dirname(__file__), "..", "..", "..", "roles", "alert
                     "alert_sink.py")
 
 
+# A private opener: ansible's Request (used by other tests in the same process) installs a global one.
+OPENER = urllib.request.build_opener()
+
+
 def _free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -36,7 +40,7 @@ def sink(tmp_path):
     deadline = time.monotonic() + 10
     while True:
         try:
-            urllib.request.urlopen(base + "/health", timeout=1).read()
+            OPENER.open(base + "/health", timeout=1).read()
             break
         except OSError:
             assert time.monotonic() < deadline, "the sink did not start"
@@ -49,14 +53,14 @@ def sink(tmp_path):
 def _post(url, payload):
     request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=5) as answer:
+        with OPENER.open(request, timeout=5) as answer:
             return answer.status, json.loads(answer.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
 
 
 def _get(url):
-    with urllib.request.urlopen(url, timeout=5) as answer:
+    with OPENER.open(url, timeout=5) as answer:
         return json.loads(answer.read())
 
 

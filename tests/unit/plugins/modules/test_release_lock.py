@@ -16,8 +16,12 @@ import time
 
 import pytest
 
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.testing import patch_module_args
 from ansible_collections.ragops.platform.plugins.module_utils._deploy_lock import DeployLock
+from ansible_collections.ragops.platform.plugins.module_utils._release_record import default_host
 from ansible_collections.ragops.platform.plugins.modules import release_lock
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.fake_time import FakeTime
 from ansible_collections.ragops.platform.tests.unit.plugins.test_support.module_runner import run_module
 
 ALICE = {"holder": "deploy 1.2.0", "user": "alice", "host": "host1", "pid": 4242}
@@ -188,3 +192,139 @@ def test_eight_module_processes_racing_exactly_one_acquires(tmp_path, stale):
     assert all("deploy lock held by" in result["msg"] for result in results if result.get("failed"))
     assert json.loads(lock_file(folder).read_text())["lock_id"] == winners[0]["lock_id"]
     assert (winners[0]["stale_reason"] == "expired") is stale
+
+
+# -- invalid_parameters and run_release_lock, driven directly ------------------------------------------------------
+
+T0 = datetime.datetime(2026, 1, 5, 10, 0, 0, tzinfo=datetime.timezone.utc)
+NO_PROCESS = (None, None, None)
+
+
+def params_for(**args):
+    """Module params with defaults applied, for calling invalid_parameters and run_release_lock directly."""
+    args.setdefault("user", "alice")
+    args.setdefault("host", "host1")
+    with patch_module_args(args):
+        return AnsibleModule(argument_spec=release_lock.argument_spec(), supports_check_mode=True).params
+
+
+def lock_at(tmp_path, seconds=0):
+    moment = T0 + datetime.timedelta(seconds=seconds)
+    return DeployLock(str(tmp_path), now=lambda: moment)
+
+
+def run_directly(tmp_path, seconds=0, time=None, check_mode=False, find_process=lambda: NO_PROCESS, **args):
+    time = time or FakeTime()
+    return release_lock.run_release_lock(params_for(path=str(tmp_path), **args), lock=lock_at(tmp_path, seconds),
+                                         check_mode=check_mode, find_process=find_process, clock=time.clock,
+                                         sleep=time.sleep)
+
+
+def test_valid_parameters_have_no_problems(tmp_path):
+    assert release_lock.invalid_parameters(params_for(path=str(tmp_path))) == []
+    assert release_lock.invalid_parameters(params_for(path=str(tmp_path), state="absent", force=True)) == []
+
+
+@pytest.mark.parametrize("args, problems", [
+    ({"ttl": 0}, ["ttl must be at least 1 second, not 0"]),
+    ({"poll_max_interval": 0}, ["wait must be 0 or more and poll_max_interval more than 0"]),
+    ({"ttl": -5, "wait": -1, "force": True}, [
+        "ttl must be at least 1 second, not -5", "wait must be 0 or more and poll_max_interval more than 0",
+        "force applies to state=absent only; a held lock is taken over only when stale"]),
+    ({"state": "absent"}, [
+        "state=absent needs the lock_id returned by the acquire (or force: true to release any holder)"]),
+])
+def test_invalid_parameters_name_each_bad_field(tmp_path, args, problems):
+    assert release_lock.invalid_parameters(params_for(path=str(tmp_path), **args)) == problems
+
+
+def test_bad_parameters_fail_with_the_initial_result(tmp_path, capsys):
+    result = run(capsys, path=str(tmp_path), state="absent")
+    assert result["msg"] == "state=absent needs the lock_id returned by the acquire (or force: true to release any holder)"
+    assert result["lock_file"] == str(lock_file(tmp_path)) and result["released"] is False and result["holder"] is None
+
+
+def test_run_acquires_with_the_injected_clock_and_process(tmp_path):
+    result = run_directly(tmp_path, ttl=600, holder="deploy 1.2.0", find_process=lambda: (4242, 881234, "5d41402abc4b2a76"))
+    assert not result.get("failed"), result
+    holder = json.loads(lock_file(tmp_path).read_text())
+    assert result["holder"] == holder and result["lock_id"] == holder["lock_id"]
+    assert (holder["acquired_at"], holder["expires_at"]) == ("2026-01-05T10:00:00.000Z", "2026-01-05T10:10:00.000Z")
+    assert (holder["pid"], holder["pid_start"], holder["pid_host"], holder["pid_cmd"]) == (
+        4242, 881234, default_host(), "5d41402abc4b2a76")
+    assert result["waited"] == 0.0 and result["diff"] == {"before": {}, "after": holder}
+
+
+def test_run_records_an_explicit_pid_without_looking_for_a_process(tmp_path):
+    def must_not_be_called():
+        raise AssertionError("find_process called although pid was given")
+
+    holder = run_directly(tmp_path, pid=77, find_process=must_not_be_called)["holder"]
+    assert (holder["pid"], holder["pid_start"], holder["pid_host"]) == (77, None, None)
+
+
+def test_run_waits_on_the_fake_clock_until_the_deadline(tmp_path):
+    first = run_directly(tmp_path, pid=4242, ttl=1800)
+    time = FakeTime()
+    result = run_directly(tmp_path, seconds=1, time=time, user="bob", wait=5, poll_max_interval=1)
+    assert result["failed"] is True and result["acquired"] is False and result["holder"] == first["holder"]
+    assert time.sleeps and time.now == pytest.approx(5.0) and result["waited"] == round(time.now, 3)
+    assert result["msg"] == ("deploy lock held by alice@host1 (pid 4242) since 2026-01-05T10:00:00.000Z, "
+                             "expires in 1799 s (waited 5.0 s)")
+
+
+def test_run_fails_at_once_without_wait(tmp_path):
+    run_directly(tmp_path, pid=4242)
+    time = FakeTime()
+    result = run_directly(tmp_path, seconds=60, time=time, user="bob")
+    assert result["failed"] is True and time.sleeps == [] and result["waited"] == 0.0
+    assert result["msg"].endswith("expires in 1740 s")
+
+
+def test_run_takes_over_an_expired_lock(tmp_path):
+    old = run_directly(tmp_path, pid=4242, ttl=60)
+    result = run_directly(tmp_path, seconds=61, user="bob")
+    assert result["acquired"] is True and result["stale_reason"] == "expired"
+    assert result["stale_lock_taken_over"] == old["holder"] and result["diff"]["before"] == old["holder"]
+
+
+def test_run_takes_over_the_lock_of_an_exited_ansible_process(tmp_path):
+    # A pid with a start time that no running process has: the holder has exited.
+    run_directly(tmp_path, find_process=lambda: (os.getpid(), -1, "0000000000000000"))
+    result = run_directly(tmp_path, seconds=1, user="bob")
+    assert result["acquired"] is True and result["stale_reason"] == "holder_exited"
+
+
+def test_run_renews_with_the_lock_id(tmp_path):
+    first = run_directly(tmp_path, ttl=60)
+    renewed = run_directly(tmp_path, seconds=30, ttl=60, lock_id=first["lock_id"])
+    assert renewed["renewed"] is True and renewed["holder"]["expires_at"] == "2026-01-05T10:01:30.000Z"
+    assert renewed["holder"]["acquired_at"] == "2026-01-05T10:00:00.000Z"
+
+
+def test_run_in_check_mode_writes_nothing(tmp_path):
+    folder = tmp_path / "release"
+    would = run_directly(folder, check_mode=True)
+    assert would["acquired"] is True and would["changed"] is True and not folder.exists()
+    held = run_directly(folder)
+    release = run_directly(folder, check_mode=True, state="absent", lock_id=held["lock_id"])
+    assert release["released"] is True and release["diff"] == {"before": held["holder"], "after": {}}
+    assert lock_file(folder).exists()
+
+
+def test_run_releases_and_refuses_another_token(tmp_path):
+    held = run_directly(tmp_path)
+    refused = run_directly(tmp_path, state="absent", lock_id="0123")
+    assert refused["failed"] is True and refused["holder"] == held["holder"] and refused["released"] is False
+    released = run_directly(tmp_path, state="absent", lock_id=held["lock_id"])
+    assert (released["changed"], released["released"], released["holder"]) == (True, True, held["holder"])
+    again = run_directly(tmp_path, state="absent", lock_id=held["lock_id"])
+    assert (again["changed"], again["released"], again["holder"]) == (False, False, None)
+
+
+def test_run_reports_a_folder_it_cannot_create(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = run_directly(blocker / "release")
+    assert result["failed"] is True and result["errno"] is not None
+    assert result["msg"].startswith("deploy lock %s: " % (blocker / "release" / "deploy.lock"))

@@ -5,11 +5,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
 import json
 import os
 
 import pytest
 
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.testing import patch_module_args
 from ansible_collections.ragops.platform.plugins.module_utils import _atomic_file
 from ansible_collections.ragops.platform.plugins.module_utils._deploy_lock import DeployLock
 from ansible_collections.ragops.platform.plugins.modules import release_state
@@ -266,3 +269,124 @@ def test_bad_commit_changes_nothing(folder, capsys, args, message):
     assert result["failed"] is True and message in result["msg"]
     assert (folder / "state.json").read_bytes() == before
     assert not (folder / "history.jsonl").exists()
+
+
+# -- invalid_parameters and run_release_state, driven directly -----------------------------------------------------
+
+T0 = datetime.datetime(2026, 1, 5, 10, 0, 0, tzinfo=datetime.timezone.utc)
+
+
+def params_for(**args):
+    """Module params with defaults applied, for calling invalid_parameters and run_release_state directly."""
+    with patch_module_args(args):
+        return AnsibleModule(argument_spec=release_state.argument_spec(), supports_check_mode=True).params
+
+
+def at(seconds):
+    moment = T0 + datetime.timedelta(seconds=seconds)
+    return lambda: moment
+
+
+def run_directly(folder, seconds=0, check_mode=False, **args):
+    return release_state.run_release_state(params_for(path=str(folder), **args), check_mode=check_mode, now=at(seconds))
+
+
+def test_valid_parameters_have_no_problems(folder):
+    assert release_state.invalid_parameters(params_for(path=str(folder))) == []
+
+
+def test_entry_options_are_checked_only_when_an_entry_is_written(folder):
+    bad_entry = {"phases": {"start": "slow"}, "started_at": "yesterday"}
+    assert release_state.invalid_parameters(params_for(path=str(folder), state="live", color="blue", version="1",
+                                                       **bad_entry)) == []
+    problems = release_state.invalid_parameters(params_for(path=str(folder), state="commit", color="blue", version="1",
+                                                           outcome="success", **bad_entry))
+    assert problems == ["phases.start must be a number of seconds, not 'slow'",
+                        "started_at: 'yesterday' is not an ISO 8601 time or epoch seconds"]
+
+
+def test_invalid_parameters_name_each_bad_field(folder):
+    problems = release_state.invalid_parameters(params_for(path=str(folder), mode="rw", history_limit=-1,
+                                                           state="record", version="1", outcome="failed",
+                                                           finished_at="soon"))
+    assert problems == ["mode must be an octal string such as '0644', not 'rw'", "history_limit must be 0 or more, not -1",
+                        "finished_at: 'soon' is not an ISO 8601 time or epoch seconds"]
+
+
+def test_bad_parameters_write_nothing_and_keep_the_message(folder, capsys):
+    result = run(capsys, path=str(folder), state="record", version="1.0.0", outcome="success", phases={"start": "slow"})
+    assert result["msg"] == "phases.start must be a number of seconds, not 'slow'"
+    assert not folder.exists()
+
+
+def test_run_live_then_commit_on_a_fixed_clock(folder):
+    first = run_directly(folder, state="live", color="blue", version="1.0.0", image_id="sha256:aa")
+    blue = {"color": "blue", "version": "1.0.0", "image_id": "sha256:aa", "since": "2026-01-05T10:00:00.000Z"}
+    assert first["changed"] is True
+    assert first["state"] == {"schema": 1, "live": blue, "previous": None, "updated_at": "2026-01-05T10:00:00.000Z"}
+    assert first["diff"] == {"before": {"live": None, "previous": None}, "after": {"live": blue, "previous": None}}
+
+    result = run_directly(folder, seconds=90, state="commit", color="green", version="1.1.0", image_id="sha256:bb",
+                          previous_color="blue", previous_version="1.0.0", previous_image_id="sha256:aa",
+                          outcome="success", user="alice", host="host1", phases={"start": 1.25, "switch": "0.5"})
+    green = {"color": "green", "version": "1.1.0", "image_id": "sha256:bb", "since": "2026-01-05T10:01:30.000Z"}
+    moved = dict(blue, until="2026-01-05T10:01:30.000Z")
+    assert result["state"] == {"schema": 1, "live": green, "previous": moved, "updated_at": "2026-01-05T10:01:30.000Z"}
+    assert result["state"] == state_file(folder)
+    entry = dict(result["entry"])
+    assert len(entry.pop("id")) == 16
+    assert entry == {"action": "deploy", "version": "1.1.0", "color": "green", "image_id": "sha256:bb",
+                     "outcome": "success", "reason": None, "user": "alice", "host": "host1",
+                     "started_at": "2026-01-05T10:01:30.000Z", "finished_at": "2026-01-05T10:01:30.000Z",
+                     "duration": 1.75, "phases": {"start": 1.25, "switch": 0.5}, "extra": {}}
+    assert result["history"] == [result["entry"]] and result["history_skipped"] == 0
+
+
+def test_run_record_takes_the_duration_from_started_at(folder):
+    entry = run_directly(folder, seconds=42.5, state="record", version="1.0.0", outcome="failed",
+                         started_at="2026-01-05T10:00:00Z")["entry"]
+    assert (entry["started_at"], entry["finished_at"], entry["duration"]) == (
+        "2026-01-05T10:00:00.000Z", "2026-01-05T10:00:42.500Z", 42.5)
+
+
+def test_run_in_check_mode_predicts_what_a_real_run_does(folder):
+    run_directly(folder, state="live", color="blue", version="1.0.0")
+    before = state_file(folder)
+    args = dict(seconds=60, state="commit", color="green", version="1.1.0", previous_color="blue",
+                previous_version="1.0.0", outcome="success", user="alice", host="host1")
+    predicted = run_directly(folder, check_mode=True, **args)
+    assert state_file(folder) == before and not (folder / "history.jsonl").exists()
+    applied = run_directly(folder, **args)
+    assert predicted["history"] == [] and len(applied["history"]) == 1
+    for result in (predicted, applied):
+        result["entry"].pop("id")
+        result.pop("history")
+    assert predicted == applied
+
+
+def test_run_noop_record_is_not_a_change(folder):
+    result = run_directly(folder, state="record", version="1.0.0", outcome="noop")
+    assert result["changed"] is False and "diff" not in result and result["entry"]["outcome"] == "noop"
+
+
+def test_run_read_reports_the_lock_on_the_same_clock(folder):
+    DeployLock(str(folder), now=at(0)).acquire({"holder": "deploy", "user": "alice", "host": "host1", "pid": 42}, ttl=600)
+    lock = run_directly(folder, seconds=100)["lock"]
+    assert lock["held"] is True and lock["expires_in"] == 500.0 and lock["stale"] is None
+    assert run_directly(folder, seconds=601)["lock"]["stale"] == "expired"
+
+
+def test_run_reports_a_corrupt_record_naming_the_file(folder):
+    folder.mkdir()
+    (folder / "state.json").write_text("{")
+    result = run_directly(folder)
+    assert result["failed"] is True and result["file"] == str(folder / "state.json")
+    assert "It was not written by this module" in result["msg"]
+
+
+def test_run_reports_a_newer_schema(folder):
+    folder.mkdir()
+    (folder / "state.json").write_text('{"schema": 9, "live": null}')
+    result = run_directly(folder, state="live", color="blue", version="1.0.0")
+    assert result["failed"] is True and result["msg"].startswith("release state in %s: " % folder)
+    assert "schema 9" in result["msg"]

@@ -6,13 +6,26 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import time
+import urllib.request
 
 import pytest
 
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.ragops.platform.plugins.module_utils._nginx_admin import NginxAdmin
 from ansible_collections.ragops.platform.plugins.modules import traffic_switch
 from ansible_collections.ragops.platform.tests.unit.plugins.test_support.fake_nginx import FakeAdmin, FakeLB
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.fake_time import FakeTime
 from ansible_collections.ragops.platform.tests.unit.plugins.test_support.http_server import closed_port_url
 from ansible_collections.ragops.platform.tests.unit.plugins.test_support.module_runner import run_module
+
+
+@pytest.fixture(autouse=True)
+def default_urllib_opener():
+    # ansible's Request installs its opener globally, unix socket handler included: a test ending with an admin
+    # call would leave later urlopen() calls (in other test files) going to a socket that no longer exists.
+    yield
+    urllib.request.install_opener(None)
 
 
 @pytest.fixture
@@ -238,3 +251,117 @@ def test_the_color_header_can_be_named(admin, lb, capsys):
     lb.color_header = "X-Served-By"
     result = switch(admin, capsys, color="green", verify_url=lb.url, color_header="X-Served-By", verify_requests=3)
     assert result["verified"] is True and result["verification"]["served_by"] == {"green": 3}
+
+
+# -- invalid_parameters and run_traffic_switch, driven directly ---------------------------------------------------
+
+def params_for(**args):
+    """Module params with defaults applied, for calling invalid_parameters and run_traffic_switch directly."""
+    args.setdefault("color", "green")
+    with patch_module_args(args):
+        return AnsibleModule(argument_spec=traffic_switch.argument_spec(), supports_check_mode=True).params
+
+
+class ScriptedProber:
+    """Stands in for _http_probe.probe: answers from a list of (status, color header or None, error); the last
+    one repeats. Records every (url, timeout) asked for."""
+
+    def __init__(self, *answers):
+        self.answers = list(answers)
+        self.asked = []
+
+    def __call__(self, method, url, timeout):
+        self.asked.append((method, url, timeout))
+        status, color, error = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        headers = {"x-ragops-color": color} if color else {}
+        return {"status": status, "headers": headers, "error": error}
+
+
+def switch_directly(admin, prober, time=None, check_mode=False, **args):
+    time = time or FakeTime()
+    params = params_for(admin_socket=admin.socket_path, request_timeout=2, **args)
+    return traffic_switch.run_traffic_switch(params, NginxAdmin(admin.socket_path, 2), check_mode=check_mode,
+                                             prober=prober, clock=time.clock, sleep=time.sleep,
+                                             wall_clock=lambda: 1795609012.5)
+
+
+def test_valid_parameters_have_no_problems():
+    assert traffic_switch.invalid_parameters(params_for()) == []
+
+
+def test_invalid_parameters_name_each_bad_field():
+    problems = traffic_switch.invalid_parameters(params_for(verify_requests=0, verify_timeout=0, switch_timeout=-2))
+    assert problems == ["verify_requests must be at least 1, got 0", "verify_timeout must be positive, got 0.0",
+                        "switch_timeout must be positive, got -2.0"]
+
+
+def test_bad_parameters_fail_with_the_same_partial_result(admin, capsys):
+    result = switch(admin, capsys, color="green", verify_requests=0)
+    assert result["msg"] == "verify_requests must be at least 1, got 0"
+    assert {key: result[key] for key in ("changed", "color", "switched", "switch_ms", "verified", "verification")} == {
+        "changed": False, "color": "green", "switched": False, "switch_ms": None, "verified": None,
+        "verification": None}
+
+
+def test_run_switches_and_verifies_on_the_fake_clock(admin):
+    time = FakeTime(100.0)
+    prober = ScriptedProber((200, "green", None))
+    result = switch_directly(admin, prober, time, verify_url="http://lb/health", verify_requests=3)
+    assert not result.get("failed"), result
+    assert (result["switched"], result["changed"], result["persisted"]) == (True, True, True)
+    assert result["switched_at"] == 1795609012.5 and result["switch_ms"] == 0.0
+    assert result["verification"] == {"url": "http://lb/health", "required": 3, "requests": 3, "streak": 3,
+                                      "served_by": {"green": 3}, "failures": 0, "last_error": None,
+                                      "elapsed_ms": 0.0}
+    assert prober.asked == [("GET", "http://lb/health", 2.0)] * 3 and time.sleeps == []
+    assert admin.puts == [{"body": "green", "expect": "blue"}]
+
+
+def test_run_verification_backs_off_after_the_old_color_and_a_failure(admin):
+    time = FakeTime()
+    prober = ScriptedProber((200, "blue", None), (None, None, "connection refused"), (200, "green", None))
+    result = switch_directly(admin, prober, time, verify_url="http://lb/health", verify_requests=2)
+    verification = result["verification"]
+    assert result["verified"] is True
+    assert (verification["requests"], verification["failures"], verification["served_by"]) == (4, 1, {"blue": 1, "green": 2})
+    assert verification["last_error"] == "connection refused"
+    assert len(time.sleeps) == 2 and all(0 <= delay <= traffic_switch.BACKOFF_CAP for delay in time.sleeps)
+    assert verification["elapsed_ms"] == round(sum(time.sleeps) * 1000, 1)
+
+
+def test_run_verification_gives_up_at_its_timeout(admin):
+    time = FakeTime()
+    prober = ScriptedProber((200, "blue", None))
+    result = switch_directly(admin, prober, time, verify_url="http://lb/health", verify_requests=2, verify_timeout=3)
+    assert result["failed"] is True and result["switched"] is True and result["verified"] is False
+    assert time.now == pytest.approx(3.0)
+    requests = result["verification"]["requests"]
+    assert requests == len(prober.asked) == len(time.sleeps) and result["verification"]["served_by"] == {"blue": requests}
+    assert all(timeout <= 2.0 for _method, _url, timeout in prober.asked)
+    assert result["msg"] == ("switched blue -> green but verification failed: 0 of 2 requests in a row to "
+                             "http://lb/health served by green within 3s (%d sent; served by blue=%d; 0 failed; "
+                             "last: served by blue)" % (requests, requests))
+
+
+def test_run_in_check_mode_sends_only_the_precheck(admin):
+    prober = ScriptedProber((200, None, None))
+    result = switch_directly(admin, prober, check_mode=True, precheck_url="http://green/health",
+                             verify_url="http://lb/health")
+    assert result["changed"] is True and result["switched"] is False and result["verified"] is None
+    assert result["precheck"] == {"url": "http://green/health", "status": 200, "error": None}
+    assert prober.asked == [("GET", "http://green/health", 2.0)] and admin.puts == []
+
+
+def test_run_refuses_a_color_that_fails_the_precheck(admin):
+    result = switch_directly(admin, ScriptedProber((503, None, None)), precheck_url="http://green/health")
+    assert result["failed"] is True and result["changed"] is False and "diff" not in result
+    assert result["msg"] == "green is not serving (HTTP 503 from http://green/health): nothing switched, blue stays live"
+    assert admin.puts == []
+
+
+def test_run_reports_an_unreachable_admin_api(tmp_path):
+    missing = str(tmp_path / "nope.sock")
+    params = params_for(admin_socket=missing)
+    result = traffic_switch.run_traffic_switch(params, NginxAdmin(missing, 1), prober=ScriptedProber((200, None, None)))
+    assert result["failed"] is True and result["msg"].startswith("cannot reach the nginx admin API on %s" % missing)
+    assert "previous_color" not in result and result["switched"] is False
