@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -120,6 +121,22 @@ class ServiceProcess:
             self.proc.kill()
             self.proc.wait(timeout=10)
         self.log_path.unlink(missing_ok=True)
+
+
+def send_raw(port: int, request: bytes, timeout: float = 5) -> tuple[bytes, bytes, float]:
+    """Write a raw request (e.g. a head announcing a body that never comes) and read the answer up to the end of
+    its JSON body. Returns (head, body, seconds until the answer was read)."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request)
+        response = b""
+        while b"\r\n\r\n" not in response or not response.rstrip().endswith(b"}"):
+            data = sock.recv(65536)
+            if not data:
+                break
+            response += data
+    head, _separator, body = response.partition(b"\r\n\r\n")
+    return head, body, time.monotonic() - started
 
 
 def parse_metric(text: str, name: str, labels: dict[str, str]) -> float | None:

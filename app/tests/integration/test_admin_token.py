@@ -5,15 +5,13 @@ is never logged."""
 from __future__ import annotations
 
 import json
-import socket
-import time
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from integration.service_process import ADMIN_TOKEN, ServiceProcess
+from integration.service_process import ADMIN_TOKEN, ServiceProcess, send_raw
 from integration.test_contract import assert_identity
 from redis_process import RedisProcess
 
@@ -131,20 +129,12 @@ def test_the_token_is_checked_before_the_body(guarded: ServiceProcess, shared_re
 
 
 def test_announced_huge_body_without_token_is_refused_without_reading_it(guarded: ServiceProcess) -> None:
-    started = time.monotonic()
-    with socket.create_connection(("127.0.0.1", guarded.port), timeout=5) as sock:
-        sock.sendall(
-            b"POST /api/documents HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-            b'Content-Length: 1073741824\r\n\r\n{"documents":'
-        )
-        response = b""
-        while b"\r\n\r\n" not in response or not response.rstrip().endswith(b"}"):
-            data = sock.recv(65536)
-            if not data:
-                break
-            response += data
-    assert time.monotonic() - started < 2
-    head, _separator, body = response.partition(b"\r\n\r\n")
+    head, body, seconds = send_raw(
+        guarded.port,
+        b"POST /api/documents HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 1073741824\r\n\r\n{"documents":',
+    )
+    assert seconds < 2
     assert head.startswith(b"HTTP/1.1 401"), head
     assert b"www-authenticate: bearer" in head.lower()
     assert json.loads(body)["error"].startswith("authorization required")

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from integration.service_process import ServiceProcess
+from integration.service_process import ServiceProcess, send_raw
 from integration.test_contract import assert_identity
 from redis_process import RedisProcess
 
@@ -241,20 +239,12 @@ def test_body_at_the_limit_is_accepted(small_body_service: ServiceProcess) -> No
 
 def test_announced_huge_body_is_refused_without_reading_it(shared_service: ServiceProcess) -> None:
     """A 1 GB Content-Length is refused at once; the server does not wait for (or buffer) the body."""
-    started = time.monotonic()
-    with socket.create_connection(("127.0.0.1", shared_service.port), timeout=5) as sock:
-        sock.sendall(
-            b"POST /api/query HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-            b'Content-Length: 1073741824\r\n\r\n{"query":'
-        )
-        response = b""
-        while b"\r\n\r\n" not in response or not response.rstrip().endswith(b"}"):
-            data = sock.recv(65536)
-            if not data:
-                break
-            response += data
-    assert time.monotonic() - started < 2
-    head, _separator, body = response.partition(b"\r\n\r\n")
+    head, body, seconds = send_raw(
+        shared_service.port,
+        b"POST /api/query HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 1073741824\r\n\r\n{"query":',
+    )
+    assert seconds < 2
     assert head.startswith(b"HTTP/1.1 400"), head
     assert b"connection: close" in head.lower()
     assert json.loads(body)["error"].startswith("body: ")
