@@ -11,6 +11,7 @@ __metaclass__ = type
 import os
 import pwd
 import socket
+import uuid
 
 from ansible_collections.ragops.platform.plugins.module_utils._atomic_file import (
     CorruptFileError,
@@ -19,14 +20,18 @@ from ansible_collections.ragops.platform.plugins.module_utils._atomic_file impor
     read_json,
     read_json_lines,
 )
-from ansible_collections.ragops.platform.plugins.module_utils._platform import DATA_DIR
+from ansible_collections.ragops.platform.plugins.module_utils._platform import COLORS, DATA_DIR
+from ansible_collections.ragops.platform.plugins.module_utils._utc_time import format_time
 
 SCHEMA = 1
 STATE_FILE = "state.json"
 HISTORY_FILE = "history.jsonl"
 LOCK_FILE = "deploy.lock"
 DEFAULT_PATH = DATA_DIR + "/release"
-OUTCOMES = ("success", "failed", "rolled_back", "noop", "aborted")
+OUTCOMES = ("success", "failed", "rolled_back", "noop", "aborted", "interrupted", "taken_over")
+# The journal of an attempt (state.json "attempt"), in order: opened before the idle color is touched, gated before
+# the switch, switched once traffic moved, analysed once the analysis passed; the final record closes it.
+PHASES = ("started", "gated", "switched", "analysed")
 SLOT_KEYS = ("color", "version", "image_id")
 
 
@@ -56,7 +61,32 @@ def user_and_host(params):
 
 
 def empty_record():
-    return {"schema": SCHEMA, "live": None, "previous": None, "updated_at": None}
+    return {"schema": SCHEMA, "live": None, "previous": None, "attempt": None, "updated_at": None}
+
+
+def make_entry(action, outcome, version, now, color=None, image_id=None, reason=None, user=None, host=None,
+               started=None, duration=None, phases=None, extra=None, entry_id=None):
+    """One history line. ``now`` is the finish time; ``started`` defaults to it, ``duration`` to their difference."""
+    user = user or default_user()
+    host = host or default_host()
+    if duration is None:
+        duration = (now - started).total_seconds() if started is not None else sum((phases or {}).values())
+    return {
+        "id": entry_id or uuid.uuid4().hex[:16],
+        "action": action,
+        "version": version,
+        "color": color,
+        "image_id": image_id,
+        "outcome": outcome,
+        "reason": reason,
+        "user": user,
+        "host": host,
+        "started_at": format_time(started if started is not None else now),
+        "finished_at": format_time(now),
+        "duration": round(float(duration), 3),
+        "phases": phases or {},
+        "extra": extra or {},
+    }
 
 
 def slot_matches(slot, color, version, image_id=None):
@@ -71,6 +101,15 @@ def _check_slot(path, name, slot):
         return
     if not isinstance(slot, dict) or not slot.get("color") or not slot.get("version"):
         raise CorruptFileError(path, "%r must be null or an object with color and version, not %r" % (name, slot))
+
+
+def _check_attempt(path, attempt):
+    if attempt is None:
+        return
+    if not isinstance(attempt, dict) or not attempt.get("id") or attempt.get("phase") not in PHASES \
+            or not isinstance(attempt.get("to"), dict) or attempt["to"].get("color") not in COLORS:
+        raise CorruptFileError(path, "'attempt' must be null or an object with id, phase and to.color, not %r"
+                               % (attempt,))
 
 
 class NewerSchemaError(ValueError):
@@ -100,6 +139,7 @@ class ReleaseRecord:
                 % (self.state_path, schema, SCHEMA))
         for name in ("live", "previous"):
             _check_slot(self.state_path, name, record.get(name))
+        _check_attempt(self.state_path, record.get("attempt"))
         merged = empty_record()
         merged.update(record)
         merged["schema"] = SCHEMA
@@ -146,4 +186,35 @@ def plan_previous(record, color, version, image_id, now):
 
 def comparable(record):
     """The part of a record a diff shows (updated_at would always differ)."""
-    return {"live": record.get("live"), "previous": record.get("previous")}
+    return {"live": record.get("live"), "previous": record.get("previous"), "attempt": record.get("attempt")}
+
+
+def plan_begin(record, attempt, now):
+    """The record with ``attempt`` opened in phase started; ValueError when another attempt is still open."""
+    current = record.get("attempt")
+    if current and current.get("id") != attempt["id"]:
+        raise ValueError("attempt %s (%s, phase %s) is still open: reconcile closes it first"
+                         % (current["id"], current.get("action"), current.get("phase")))
+    opened = dict(attempt, phase=PHASES[0], phases_at={PHASES[0]: now}, started_at=attempt.get("started_at") or now,
+                  updated_at=now)
+    return dict(record, attempt=opened, updated_at=now)
+
+
+def plan_phase(record, attempt_id, phase, now):
+    """The record with the open attempt ``attempt_id`` moved to ``phase``; ValueError when it is not open."""
+    current = record.get("attempt")
+    if not current or current.get("id") != attempt_id:
+        raise ValueError("attempt %s is not open (open: %s)" % (attempt_id, current and current.get("id")))
+    if current["phase"] == phase:
+        return record, False
+    attempt = dict(current, phase=phase, phases_at=dict(current.get("phases_at") or {}, **{phase: now}),
+                   updated_at=now)
+    return dict(record, attempt=attempt, updated_at=now), True
+
+
+def plan_close(record, attempt_id, now):
+    """The record without the open attempt ``attempt_id`` (unchanged when another one, or none, is open)."""
+    current = record.get("attempt")
+    if not current or current.get("id") != attempt_id:
+        return record, False
+    return dict(record, attempt=None, updated_at=now), True

@@ -93,6 +93,12 @@ options:
     description: With O(state=absent), release the lock whoever holds it. Not allowed with O(state=present).
     type: bool
     default: false
+  record_takeover:
+    description:
+      - Append a history line (action V(lock), outcome V(taken_over)) to C(history.jsonl) in O(path) when a stale
+        lock is taken over, naming the holder that was replaced and why it was stale.
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
@@ -166,6 +172,10 @@ stale_lock_taken_over:
   description: The holder record of a stale lock that was taken over, else null.
   returned: always
   type: dict
+takeover_entry:
+  description: The history line that recorded the takeover (that would, in check mode), else null.
+  returned: always
+  type: dict
 stale_reason:
   description: Why the taken-over lock was stale - V(expired) or V(holder_exited); null otherwise.
   returned: always
@@ -185,13 +195,17 @@ from ansible_collections.ragops.platform.plugins.module_utils._deploy_lock impor
     DeployLock,
     LockHeld,
     LockNotOwned,
+    describe_holder,
     find_ansible_process,
 )
 from ansible_collections.ragops.platform.plugins.module_utils._release_record import (
+    ReleaseRecord,
     default_host,
+    make_entry,
     release_folder_argument_spec,
     user_and_host,
 )
+from ansible_collections.ragops.platform.plugins.module_utils._utc_time import utc_now
 
 
 def argument_spec():
@@ -205,6 +219,7 @@ def argument_spec():
         wait=dict(type="float", default=0),
         poll_max_interval=dict(type="float", default=2.0),
         force=dict(type="bool", default=False),
+        record_takeover=dict(type="bool", default=True),
     )
     return spec
 
@@ -226,7 +241,8 @@ def invalid_parameters(params):
 def initial_result(lock_file):
     """What the module returns when it stops before touching the lock."""
     return {"changed": False, "acquired": False, "renewed": False, "released": False, "waited": 0.0,
-            "holder": None, "stale_lock_taken_over": None, "stale_reason": None, "lock_file": lock_file}
+            "holder": None, "stale_lock_taken_over": None, "stale_reason": None, "takeover_entry": None,
+            "lock_file": lock_file}
 
 
 def identity(params, find_process=find_ansible_process):
@@ -258,7 +274,22 @@ def acquire(params, lock, result, check_mode, find_process, clock, sleep):
                   holder=outcome["holder"], waited=round(outcome["waited"], 3),
                   stale_lock_taken_over=outcome["taken_over"], stale_reason=outcome["stale_reason"])
     result["diff"] = {"before": outcome["before"] or {}, "after": outcome["holder"]}
+    if outcome["taken_over"] is not None and params["record_takeover"]:
+        result["takeover_entry"] = takeover_entry(params, outcome)
+        if not check_mode:
+            ReleaseRecord(params["path"]).append(result["takeover_entry"])
     return result
+
+
+def takeover_entry(params, outcome):
+    """The history line of a stale lock taken over: who held it, since when, why it was stale, who took it."""
+    replaced = outcome["taken_over"]
+    user, host = user_and_host(params)
+    reason = "stale deploy lock (%s) of %s, held since %s, taken over by %s" % (
+        outcome["stale_reason"], describe_holder(replaced), replaced.get("acquired_at"), params["holder"] or "?")
+    return make_entry("lock", "taken_over", None, utc_now(), reason=reason, user=user, host=host,
+                      extra={"replaced": replaced, "stale_reason": outcome["stale_reason"],
+                             "new_lock_id": outcome["lock_id"]})
 
 
 def release(params, lock, result, check_mode):

@@ -53,8 +53,14 @@ options:
         deployment from O(previous_color)/O(previous_version)/O(previous_image_id) when they are given (the
         containers' truth wins over a record that is missing or behind), and appends the history entry of
         O(outcome), all under one lock.
+      - V(begin) opens the journal of an attempt in C(state.json) (C(attempt) - id, action, lock_id, from and to
+        color and version, phase V(started), the time of each phase), before the attempt changes anything. It fails
+        while another attempt is open: M(ragops.platform.release_reconcile) closes an interrupted one first.
+      - V(phase) moves the open attempt O(attempt_id) to O(phase).
+      - V(record) and V(commit) with O(attempt_id) close that attempt in the same write as the history entry, whose
+        C(id) is then the attempt id.
     type: str
-    choices: [read, record, live, previous, commit]
+    choices: [read, record, live, previous, commit, begin, phase]
     default: read
   history_limit:
     description: How many of the latest history entries to return (oldest first); V(0) returns none.
@@ -129,6 +135,32 @@ options:
     description: Any other JSON fields to keep with the entry, for example the previous live version.
     type: dict
     default: {}
+  attempt_id:
+    description:
+      - The attempt of the journal. With O(state=begin), its id (default a new one, returned in RV(attempt)).
+      - Required with O(state=phase). With O(state=record) or O(state=commit), the attempt to close.
+    type: str
+  phase:
+    description: With O(state=phase), the phase the attempt has reached.
+    type: str
+    choices: [started, gated, switched, analysed]
+  from_color:
+    description: With O(state=begin), the color that serves when the attempt opens.
+    type: str
+    choices: [blue, green]
+  from_version:
+    description: With O(state=begin), the version that serves when the attempt opens.
+    type: str
+  lock_id:
+    description: With O(state=begin), the deploy lock held by the attempt, so that a report can tell a running
+      attempt from an interrupted one.
+    type: str
+  needs_analysis:
+    description:
+      - With O(state=begin), whether the attempt is complete only after its analysis (phase V(analysed)).
+      - When false, an attempt interrupted in phase V(switched) has done all it had to, and the next run commits it.
+    type: bool
+    default: true
   mode:
     description: Permissions of C(state.json) and of a new C(history.jsonl), as an octal string.
     type: str
@@ -161,6 +193,23 @@ EXAMPLES = r"""
     outcome: success
     started_at: "{{ deploy_started_at }}"
     phases: {start: 1.2, health_gate: 0.9, smoke: 0.4, switch: 0.5, analysis: 8.1}
+
+- name: Open the journal of a deploy before it touches the idle color
+  ragops.platform.release_state:
+    state: begin
+    action: deploy
+    color: green
+    version: 1.1.0
+    from_color: blue
+    from_version: 1.0.0
+    lock_id: "{{ lock.lock_id }}"
+  register: journal
+
+- name: Note that the new color passed its gate
+  ragops.platform.release_state:
+    state: phase
+    attempt_id: "{{ journal.attempt.id }}"
+    phase: gated
 
 - name: Record the outcome of the deploy
   ragops.platform.release_state:
@@ -202,6 +251,19 @@ history:
   returned: always
   type: list
   elements: dict
+attempt:
+  description: The open attempt after the operation (null when none is open).
+  returned: always
+  type: dict
+  sample:
+    id: 6f0c2a1d9e8b4c7a
+    action: deploy
+    lock_id: 0f3c...
+    from: {color: blue, version: 1.0.0}
+    to: {color: green, version: 1.1.0}
+    phase: gated
+    needs_analysis: true
+    phases_at: {started: "2026-01-05T10:11:20.000Z", gated: "2026-01-05T10:11:29.500Z"}
 history_skipped:
   description: Unreadable history lines (a line torn by a crash) met while reading the returned entries.
   returned: always
@@ -262,10 +324,15 @@ from ansible_collections.ragops.platform.plugins.module_utils._deploy_lock impor
 from ansible_collections.ragops.platform.plugins.module_utils._platform import COLORS
 from ansible_collections.ragops.platform.plugins.module_utils._release_record import (
     OUTCOMES,
+    PHASES,
     NewerSchemaError,
     ReleaseRecord,
     comparable,
+    make_entry,
+    plan_begin,
+    plan_close,
     plan_live,
+    plan_phase,
     plan_previous,
     release_folder_argument_spec,
     user_and_host,
@@ -276,7 +343,8 @@ from ansible_collections.ragops.platform.plugins.module_utils._utc_time import f
 def argument_spec():
     spec = release_folder_argument_spec()
     spec.update(
-        state=dict(type="str", choices=["read", "record", "live", "previous", "commit"], default="read"),
+        state=dict(type="str", choices=["read", "record", "live", "previous", "commit", "begin", "phase"],
+                   default="read"),
         history_limit=dict(type="int", default=10),
         color=dict(type="str", choices=list(COLORS)),
         version=dict(type="str"),
@@ -292,6 +360,12 @@ def argument_spec():
         finished_at=dict(type="str"),
         duration=dict(type="float"),
         extra=dict(type="dict", default={}),
+        attempt_id=dict(type="str"),
+        phase=dict(type="str", choices=list(PHASES)),
+        from_color=dict(type="str", choices=list(COLORS)),
+        from_version=dict(type="str"),
+        lock_id=dict(type="str"),
+        needs_analysis=dict(type="bool", default=True),
         mode=dict(type="str", default="0644"),
     )
     return spec
@@ -335,27 +409,27 @@ def _time_option(params, name, default):
 def build_entry(params, now):
     """The history entry of an attempt; params must have passed invalid_parameters."""
     phases = dict((phase, round(float(seconds), 3)) for phase, seconds in params["phases"].items())
-    finished = _time_option(params, "finished_at", now)
-    started = _time_option(params, "started_at", None)
-    duration = params["duration"]
-    if duration is None:
-        duration = (finished - started).total_seconds() if started is not None else sum(phases.values())
     user, host = user_and_host(params)
+    return make_entry(params["action"], params["outcome"], params["version"], _time_option(params, "finished_at", now),
+                      color=params["color"], image_id=params["image_id"], reason=params["reason"], user=user,
+                      host=host, started=_time_option(params, "started_at", None), duration=params["duration"],
+                      phases=phases, extra=params["extra"], entry_id=params["attempt_id"])
+
+
+def build_attempt(params):
+    """The journal of an attempt opened by state=begin."""
+    user, host = user_and_host(params)
+    started = params["started_at"]
     return {
-        "id": uuid.uuid4().hex[:16],
+        "id": params["attempt_id"] or uuid.uuid4().hex[:16],
         "action": params["action"],
-        "version": params["version"],
-        "color": params["color"],
-        "image_id": params["image_id"],
-        "outcome": params["outcome"],
-        "reason": params["reason"],
+        "lock_id": params["lock_id"],
+        "from": {"color": params["from_color"], "version": params["from_version"]},
+        "to": {"color": params["color"], "version": params["version"]},
+        "needs_analysis": params["needs_analysis"],
         "user": user,
         "host": host,
-        "started_at": format_time(started if started is not None else finished),
-        "finished_at": format_time(finished),
-        "duration": round(float(duration), 3),
-        "phases": phases,
-        "extra": params["extra"],
+        "started_at": format_time(parse_time(started)) if started is not None else None,
     }
 
 
@@ -368,7 +442,7 @@ def run_release_state(params, check_mode=False, now=utc_now):
         return {"failed": True, "file": exc.path,
                 "msg": "%s. It was not written by this module (its writes are atomic): inspect it, then restore or "
                        "move it aside; history.jsonl keeps every attempt" % exc}
-    except (NewerSchemaError, DirectoryLockTimeout) as exc:
+    except (NewerSchemaError, DirectoryLockTimeout, ValueError) as exc:
         return {"failed": True, "msg": "release state in %s: %s" % (params["path"], exc)}
     except (IOError, OSError) as exc:
         return {"failed": True, "msg": "release state in %s: %s" % (params["path"], exc), "errno": exc.errno}
@@ -387,6 +461,7 @@ def _run(params, check_mode, now):
         ensure_directory(params["path"])
         with locked_directory(params["path"]):
             result.update(_mutate(params, record, mode, now(), dry_run=False))
+    result["attempt"] = result["state"].get("attempt")
     result["history"], result["history_skipped"] = record.history(params["history_limit"])
     return result
 
@@ -395,14 +470,12 @@ def _mutate(params, record, mode, now, dry_run):
     current = record.load()
     # The entry is built before anything is written, so an entry that cannot be built changes nothing.
     entry = build_entry(params, now) if params["state"] in ("record", "commit") else None
-    result = {"changed": False, "state": current}
-    if params["state"] != "record":
-        updated, changed = _plan(params, current, format_time(now))
-        if changed and not dry_run:
-            record.save(updated, mode=mode)
-        result = {"changed": changed, "state": updated}
-        if changed:
-            result["diff"] = {"before": comparable(current), "after": comparable(updated)}
+    updated, changed = _plan(params, current, format_time(now))
+    if changed and not dry_run:
+        record.save(updated, mode=mode)
+    result = {"changed": changed, "state": updated}
+    if changed:
+        result["diff"] = {"before": comparable(current), "after": comparable(updated)}
     if entry is not None:
         if not dry_run:
             record.append(entry, mode=mode)
@@ -417,10 +490,25 @@ def _mutate(params, record, mode, now, dry_run):
 
 
 def _plan(params, current, now):
-    """The record after a live, previous or commit request, and whether it differs."""
+    """The record after the request, and whether it differs (ValueError for a journal step out of order)."""
+    state, attempt_id = params["state"], params["attempt_id"]
+    if state == "begin":
+        return plan_begin(current, build_attempt(params), now), True
+    if state == "phase":
+        return plan_phase(current, attempt_id, params["phase"], now)
+    updated, changed = current, False
+    if state == "previous":
+        updated, changed = plan_previous(current, params["color"], params["version"], params["image_id"], now)
+    elif state in ("live", "commit"):
+        updated, changed = _plan_live(params, current, now)
+    if state in ("record", "commit") and attempt_id:
+        updated, closed = plan_close(updated, attempt_id, now)
+        changed = changed or closed
+    return updated, changed
+
+
+def _plan_live(params, current, now):
     color, version, image_id = params["color"], params["version"], params["image_id"]
-    if params["state"] == "previous":
-        return plan_previous(current, color, version, image_id, now)
     updated, changed = plan_live(current, color, version, image_id, now)
     before_color, before_version = params["previous_color"], params["previous_version"]
     if params["state"] == "commit" and before_version is not None \
@@ -439,6 +527,8 @@ def main():
             ("state", "live", ["color", "version"]),
             ("state", "previous", ["color", "version"]),
             ("state", "commit", ["color", "version", "outcome"]),
+            ("state", "begin", ["color", "version"]),
+            ("state", "phase", ["attempt_id", "phase"]),
         ],
         required_together=[("previous_color", "previous_version")],
         supports_check_mode=True,

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,12 +51,47 @@ def run_playbook(name: str, *args: str, extra: dict | None = None, timeout: floa
     return result
 
 
-def start_playbook(name: str, *args: str, extra: dict | None = None) -> subprocess.Popen:
+def start_playbook(name: str, *args: str, extra: dict | None = None, new_session: bool = False) -> subprocess.Popen:
+    """A running playbook, its output on stdout; with new_session its own process group, to kill as a lost SSH
+    session or a killed CI job would."""
     cmd = ["ansible-playbook", name, *scenario_vars(), *args]
     if extra:
         cmd += ["-e", json.dumps(extra)]
     return subprocess.Popen(cmd, cwd=PROJECT, env=playbook_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+                            text=True, start_new_session=new_session)
+
+
+def kill_group_at(proc: subprocess.Popen, marker: str, delay: float = 0.0, timeout: float = 300) -> str:
+    """SIGKILL the process group of ``proc`` (see start_playbook) ``delay`` s after a line containing ``marker``
+    appears in its output; returns the output read so far. Fails when the playbook ends or ``timeout`` passes first."""
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout] + [lines.put(None)], daemon=True).start()
+    seen, deadline = [], time.monotonic() + timeout
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            line = None
+        if line is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+            raise AssertionError(f"{marker!r} never appeared:\n{''.join(seen)[-3000:]}")
+        seen.append(line)
+        if marker in line:
+            break
+    time.sleep(delay)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    return "".join(seen)
+
+
+def wait_for_orphans(timeout: float = 90) -> float:
+    """Wait until no ansible-playbook process (an orphaned task worker of a killed run) is left; returns the wait."""
+    started = time.monotonic()
+    while subprocess.run(["pgrep", "-f", "ansible-playbook"], capture_output=True, check=False).returncode == 0:
+        assert time.monotonic() - started < timeout, "an orphaned worker of the killed run is still running"
+        time.sleep(0.2)
+    return time.monotonic() - started
 
 
 def recap(output: str) -> dict[str, int]:
@@ -80,6 +118,16 @@ def history() -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def nginx_live_color() -> str:
+    """What nginx serves, from its admin API on the unix socket (not the persisted file)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(10)
+        conn.connect(str(DATA_DIR / "nginx/run/admin.sock"))
+        conn.sendall(b"GET /live HTTP/1.0\r\nHost: admin\r\n\r\n")
+        raw = b"".join(iter(lambda: conn.recv(65536), b""))
+    return json.loads(raw.split(b"\r\n\r\n", 1)[1])["color"]
 
 
 def lock_held() -> bool:

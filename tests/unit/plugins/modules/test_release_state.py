@@ -39,7 +39,7 @@ def history_lines(folder):
 def test_read_of_a_fresh_host_creates_nothing(folder, capsys):
     result = run(capsys, path=str(folder))
     assert result["changed"] is False
-    assert result["state"] == {"schema": 1, "live": None, "previous": None, "updated_at": None}
+    assert result["state"] == {"schema": 1, "live": None, "previous": None, "attempt": None, "updated_at": None}
     assert result["history"] == [] and result["history_skipped"] == 0
     assert result["lock"]["held"] is False and result["lock"]["summary"] == "free"
     assert not folder.exists()
@@ -48,7 +48,7 @@ def test_read_of_a_fresh_host_creates_nothing(folder, capsys):
 def test_live_transitions_move_the_old_live_to_previous(folder, capsys):
     first = run(capsys, path=str(folder), state="live", color="blue", version="1.0.0", image_id="sha256:aa")
     assert first["changed"] is True
-    assert first["diff"]["before"] == {"live": None, "previous": None}
+    assert first["diff"]["before"] == {"live": None, "previous": None, "attempt": None}
     assert first["diff"]["after"]["live"]["version"] == "1.0.0"
     assert state_file(folder)["live"] == first["state"]["live"]
     assert state_file(folder)["previous"] is None
@@ -223,7 +223,7 @@ def test_commit_sets_live_and_previous_and_appends_the_entry_in_one_call(folder,
     assert saved["live"]["color"] == "green" and saved["live"]["image_id"] == "sha256:bb"
     # The old live slot moved to previous keeps its since/until, since it matches what the caller saw.
     assert saved["previous"]["version"] == "1.0.0" and saved["previous"]["until"] is not None
-    assert result["diff"]["after"] == {"live": saved["live"], "previous": saved["previous"]}
+    assert result["diff"]["after"] == {"live": saved["live"], "previous": saved["previous"], "attempt": None}
     lines = history_lines(folder)
     assert len(lines) == 1 and json.loads(lines[0])["outcome"] == "success"
     assert result["entry"] == json.loads(lines[0])
@@ -323,15 +323,18 @@ def test_run_live_then_commit_on_a_fixed_clock(folder):
     first = run_directly(folder, state="live", color="blue", version="1.0.0", image_id="sha256:aa")
     blue = {"color": "blue", "version": "1.0.0", "image_id": "sha256:aa", "since": "2026-01-05T10:00:00.000Z"}
     assert first["changed"] is True
-    assert first["state"] == {"schema": 1, "live": blue, "previous": None, "updated_at": "2026-01-05T10:00:00.000Z"}
-    assert first["diff"] == {"before": {"live": None, "previous": None}, "after": {"live": blue, "previous": None}}
+    assert first["state"] == {"schema": 1, "live": blue, "previous": None, "attempt": None,
+                              "updated_at": "2026-01-05T10:00:00.000Z"}
+    assert first["diff"] == {"before": {"live": None, "previous": None, "attempt": None},
+                             "after": {"live": blue, "previous": None, "attempt": None}}
 
     result = run_directly(folder, seconds=90, state="commit", color="green", version="1.1.0", image_id="sha256:bb",
                           previous_color="blue", previous_version="1.0.0", previous_image_id="sha256:aa",
                           outcome="success", user="alice", host="host1", phases={"start": 1.25, "switch": "0.5"})
     green = {"color": "green", "version": "1.1.0", "image_id": "sha256:bb", "since": "2026-01-05T10:01:30.000Z"}
     moved = dict(blue, until="2026-01-05T10:01:30.000Z")
-    assert result["state"] == {"schema": 1, "live": green, "previous": moved, "updated_at": "2026-01-05T10:01:30.000Z"}
+    assert result["state"] == {"schema": 1, "live": green, "previous": moved, "attempt": None,
+                               "updated_at": "2026-01-05T10:01:30.000Z"}
     assert result["state"] == state_file(folder)
     entry = dict(result["entry"])
     assert len(entry.pop("id")) == 16
