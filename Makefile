@@ -7,7 +7,7 @@ VERSION ?= 1.0.0
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/collections
 
-.PHONY: help setup up down image deploy rollback status test test-app test-lint test-sanity test-units test-molecule bench bench-release bench-nginx-metrics
+.PHONY: help setup up down image deploy rollback status test test-app test-lint test-sanity test-units test-molecule bench bench-release bench-nginx-metrics bench-nginx-reload
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -49,7 +49,7 @@ test-sanity: ## ansible-test sanity on the collection
 test-units: ## Unit tests of the collection's plugins, modules and roles, and of the second example workload
 	PYTHONPATH=$(CURDIR)/collections python -m pytest -q -p no:cacheprovider tests/unit examples/notes-api/tests
 
-test-molecule: ## Every Molecule scenario: default, bluegreen, faults and anyapp (the real stack on this Docker engine)
+test-molecule: ## Every Molecule scenario: default, bluegreen, faults, anyapp and recovery (the real stack on this Docker engine)
 	molecule test --all
 
 bench: setup ## Benchmark the app image (prints p50/p95/p99, req/s, errors, memory)
@@ -62,3 +62,6 @@ bench-release: setup ## Benchmark the release engine on a running stack (make up
 
 bench-nginx-metrics: setup ## Cost of nginx's traffic metrics on a running stack: wrk req/s and p95 with them on and off
 	bench/nginx_metrics_cost.sh
+
+bench-nginx-reload: setup ## Failed requests per nginx reload, TLS renewal and switch, for a harsh and a pooled client (TLS stack)
+	python bench/nginx_reload_cost.py $(BENCH_ARGS)

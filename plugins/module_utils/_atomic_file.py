@@ -250,5 +250,59 @@ def locked_directory(path, timeout=10.0):
         os.close(fd)  # closing the last descriptor releases the flock
 
 
+def backup_copy(path, stamp):
+    """Copy ``path`` to ``<path>.corrupt-<stamp>`` (atomically, same mode) and return the copy's path. A copy with the
+    same content made earlier is reused, so a damaged file read by every run is kept once."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    directory, name = os.path.split(os.path.abspath(path))
+    prefix = name + ".corrupt-"
+    for existing in sorted(os.listdir(directory)):
+        if existing.startswith(prefix) and not existing.endswith(".tmp"):
+            candidate = os.path.join(directory, existing)
+            with contextlib.suppress(IOError, OSError):
+                with open(candidate, "rb") as handle:
+                    if handle.read() == data:
+                        return candidate
+    target = os.path.join(directory, prefix + stamp)
+    atomic_write(target, data, mode=os.stat(path).st_mode & 0o7777)
+    return target
+
+
+def scan_json_lines(path):
+    """(number of entries, [(line number, reason)] of every line that is not a JSON object) of a JSON-lines file,
+    read from the start; blank lines are neither."""
+    count, bad = 0, []
+    try:
+        handle = open(path, "rb")
+    except (IOError, OSError) as exc:
+        if exc.errno == errno.ENOENT:
+            return 0, []
+        raise
+    with handle:
+        for number, raw in enumerate(handle, 1):
+            if not raw.strip():
+                continue
+            try:
+                entry = json.loads(raw.decode("utf-8"))
+            except ValueError as exc:  # UnicodeDecodeError is a ValueError too
+                bad.append((number, "not valid JSON (%s)" % exc))
+                continue
+            if isinstance(entry, dict):
+                count += 1
+            else:
+                bad.append((number, "a JSON %s, not an object" % type(entry).__name__))
+    return count, bad
+
+
+def rewrite_without_lines(path, numbers):
+    """Replace ``path`` atomically with its content less the lines ``numbers`` (1-based)."""
+    drop = set(numbers)
+    with open(path, "rb") as handle:
+        kept = [raw if raw.endswith(b"\n") else raw + b"\n"
+                for number, raw in enumerate(handle, 1) if number not in drop]
+    atomic_write(path, b"".join(kept))
+
+
 def ensure_directory(path, mode=0o755):
     os.makedirs(path, mode, exist_ok=True)  # exist_ok: concurrent first writers race to create it

@@ -41,12 +41,14 @@ def _slot(slot):
 
 
 def _describe(slot):
-    return "%s %s" % (slot["color"], slot["version"]) if slot else "nothing"
+    if not slot:
+        return "nothing"
+    return "%s %s" % (slot["color"], slot["version"] or "(no container or no version label)")
 
 
 def _container_line(color, info):
     if not info or not info.get("exists"):
-        return "%s: no container" % color
+        return "%s: %s" % (color, info.get("status") if info and info.get("status") else "no container")
     health = (" (%s)" % info["health"]) if info.get("health") else ""
     return "%s: %s %s%s" % (color, info.get("version") or "?", info.get("status") or "?", health)
 
@@ -118,8 +120,7 @@ def assess(record, lock, nginx_color, nginx_error, containers, persisted_color=N
     else:
         result["verdict"] = UNVERIFIED
         drift.append("nginx serves %s, but the last release that completed made %s live"
-                     % (_describe(serving) if serving["version"] else serving["color"] + " (no container)",
-                        _describe(known_good)))
+                     % (_describe(serving), _describe(known_good)))
         # The known good goes back on the color that does not serve now, so that the switch is blue/green.
         result["repair"] = {"color": other(serving["color"]), "version": known_good["version"],
                             "image_id": known_good.get("image_id"), "from_color": serving["color"],

@@ -17,8 +17,11 @@ from ansible_collections.ragops.platform.plugins.module_utils._atomic_file impor
     CorruptFileError,
     append_json_line,
     atomic_write_json,
+    backup_copy,
     read_json,
     read_json_lines,
+    rewrite_without_lines,
+    scan_json_lines,
 )
 from ansible_collections.ragops.platform.plugins.module_utils._platform import COLORS, DATA_DIR
 from ansible_collections.ragops.platform.plugins.module_utils._utc_time import format_time
@@ -153,6 +156,34 @@ class ReleaseRecord:
 
     def append(self, entry, mode=0o644):
         return append_json_line(self.history_path, entry, mode=mode)
+
+    def history_problems(self):
+        """[(line number, reason)] of the unreadable lines of history.jsonl."""
+        return scan_json_lines(self.history_path)[1]
+
+    def set_aside_history_lines(self, problems, now):
+        """Keep a copy of history.jsonl, then remove its unreadable lines; returns the copy's path."""
+        backup = backup_copy(self.history_path, stamp(now))
+        rewrite_without_lines(self.history_path, [problem[0] for problem in problems])
+        return backup
+
+
+def stamp(now):
+    """A file name suffix for the moment ``now``: 20260105T101203.410Z."""
+    return format_time(now).replace("-", "").replace(":", "")
+
+
+def corrupt_file_failure(exc, now):
+    """The module failure for a damaged record file: the file and where it is damaged, the copy kept, what to do."""
+    try:
+        backup = backup_copy(exc.path, stamp(now))
+        kept = "a copy is kept at %s" % backup
+    except (IOError, OSError) as copy_error:
+        kept = "no copy could be made (%s)" % copy_error
+    return {"failed": True, "file": exc.path, "backup": kept,
+            "msg": "%s; %s; nothing was changed. It was not written whole by ragops.platform (its writes are atomic): "
+                   "mend it from the copy, or move it aside, and the next deploy records the live deployment again "
+                   "from what nginx serves (history.jsonl keeps every attempt)." % (exc, kept)}
 
 
 def plan_live(record, color, version, image_id, now):

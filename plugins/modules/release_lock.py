@@ -277,7 +277,10 @@ def acquire(params, lock, result, check_mode, find_process, clock, sleep):
     if outcome["taken_over"] is not None and params["record_takeover"]:
         result["takeover_entry"] = takeover_entry(params, outcome)
         if not check_mode:
-            ReleaseRecord(params["path"]).append(result["takeover_entry"])
+            try:
+                ReleaseRecord(params["path"]).append(result["takeover_entry"])
+            except (IOError, OSError) as exc:  # the lock is held: say so, and let the release go on or fail later
+                result["warnings"] = ["the takeover could not be recorded in the history: %s" % exc]
     return result
 
 

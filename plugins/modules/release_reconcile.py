@@ -27,6 +27,10 @@ description:
     When it had done everything but its final record (phase V(analysed), or V(switched) when no analysis was due)
     and its target serves, the same write commits it - its target becomes the live deployment and its origin the
     previous one - instead of undoing it.
+  - Unreadable lines of C(history.jsonl) are named by number in RV(drift). With O(close=true) a copy of the file is
+    kept (C(history.jsonl.corrupt-<time>)) and the lines are removed from it.
+  - A damaged C(state.json) fails with the file, the place of the damage and a copy of it kept
+    (C(state.json.corrupt-<time>)); nothing is changed.
   - It never moves traffic. RV(repair) says what must serve again; the release role does that with a health-gated
     blue/green switch.
 author: ragops.platform maintainers (@ragops)
@@ -145,7 +149,7 @@ drift:
   type: list
   elements: str
 containers:
-  description: One line per color, for example C(blue: 1.1.0 running (healthy)).
+  description: "One line per color, for example C(blue: 1.1.0 running (healthy))."
   returned: always
   type: list
   elements: str
@@ -153,6 +157,15 @@ closed:
   description: The history entry that closed the interrupted attempt (that would, in check mode), else null.
   returned: always
   type: dict
+history_problems:
+  description: The unreadable lines of C(history.jsonl) (line, reason); a line torn by a crash is one.
+  returned: always
+  type: list
+  elements: dict
+history_backup:
+  description: With O(close=true), the copy of C(history.jsonl) kept before its unreadable lines were removed.
+  returned: always
+  type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -168,8 +181,10 @@ from ansible_collections.ragops.platform.plugins.module_utils._nginx_admin impor
 from ansible_collections.ragops.platform.plugins.module_utils._platform import COLORS
 from ansible_collections.ragops.platform.plugins.module_utils._reconcile import assess, interrupted_entry_fields
 from ansible_collections.ragops.platform.plugins.module_utils._release_record import (
+    NewerSchemaError,
     ReleaseRecord,
     comparable,
+    corrupt_file_failure,
     make_entry,
     plan_close,
     plan_live,
@@ -250,13 +265,12 @@ def plan_closing(record, found, now_text):
     updated = record
     forward = found["roll_forward"]
     if forward:
-        updated, _ = plan_live(updated, forward["color"], forward["version"], forward["image_id"], now_text)
+        updated = plan_live(updated, forward["color"], forward["version"], forward["image_id"], now_text)[0]
         origin = forward.get("previous") or {}
         if origin.get("color") in COLORS and origin.get("version") \
                 and (origin["color"], origin["version"]) != (forward["color"], forward["version"]):
-            updated, _ = plan_previous(updated, origin["color"], origin["version"], None, now_text)
-    updated, _ = plan_close(updated, found["interrupted"]["id"], now_text)
-    return updated
+            updated = plan_previous(updated, origin["color"], origin["version"], None, now_text)[0]
+    return plan_close(updated, found["interrupted"]["id"], now_text)[0]
 
 
 def run_release_reconcile(params, nginx_live, inspect, check_mode=False, now=utc_now):
@@ -266,13 +280,17 @@ def run_release_reconcile(params, nginx_live, inspect, check_mode=False, now=utc
     record = ReleaseRecord(params["path"])
     try:
         found = _assess(params, record, nginx_live, inspect, now)
-        result = dict(found, changed=False, closed=None)
+        result = dict(found, changed=False, closed=None, history_problems=[], history_backup=None)
         if found["interrupted"] and params["close"]:
             result.update(_close(params, record, found, check_mode, now))
+        checked = _check_history(params, record, check_mode, now)
+        result["drift"] = result["drift"] + checked.pop("drift", [])
+        result["changed"] = result["changed"] or checked.pop("changed", False)
+        result.update(checked)
         return result
     except CorruptFileError as exc:
-        return {"failed": True, "file": exc.path, "msg": "%s" % exc}
-    except DirectoryLockTimeout as exc:
+        return corrupt_file_failure(exc, now())
+    except (NewerSchemaError, DirectoryLockTimeout) as exc:
         return {"failed": True, "msg": "release reconcile in %s: %s" % (params["path"], exc)}
     except (IOError, OSError) as exc:
         return {"failed": True, "msg": "release reconcile in %s: %s" % (params["path"], exc), "errno": exc.errno}
@@ -302,6 +320,25 @@ def _close(params, record, found, check_mode, now):
         record.save(updated)
         record.append(entry)
     return {"changed": True, "closed": entry, "diff": {"before": comparable(current), "after": comparable(updated)}}
+
+
+def _check_history(params, record, check_mode, now):
+    """Unreadable history lines are named; a release run (close) sets them aside in a copy of the file."""
+    problems = record.history_problems()
+    if not problems:
+        return {}
+    listed = [{"line": number, "reason": reason} for number, reason in problems]
+    where = ", ".join("line %d: %s" % (number, reason) for number, reason in problems[:5])
+    result = {"history_problems": listed}
+    if params["close"] and not check_mode:
+        with locked_directory(params["path"]):
+            result["history_backup"] = record.set_aside_history_lines(problems, now())
+        result["changed"] = True
+        action = "the file is kept as %s and the lines were removed from the history" % result["history_backup"]
+    else:
+        action = "the next deploy or rollback keeps a copy of the file and removes them"
+    result["drift"] = ["%s has %d unreadable line(s) (%s); %s" % (record.history_path, len(problems), where, action)]
+    return result
 
 
 def main():

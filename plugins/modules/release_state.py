@@ -55,7 +55,7 @@ options:
         O(outcome), all under one lock.
       - V(begin) opens the journal of an attempt in C(state.json) (C(attempt) - id, action, lock_id, from and to
         color and version, phase V(started), the time of each phase), before the attempt changes anything. It fails
-        while another attempt is open: M(ragops.platform.release_reconcile) closes an interrupted one first.
+        while another attempt is open; M(ragops.platform.release_reconcile) closes an interrupted one first.
       - V(phase) moves the open attempt O(attempt_id) to O(phase).
       - V(record) and V(commit) with O(attempt_id) close that attempt in the same write as the history entry, whose
         C(id) is then the attempt id.
@@ -85,10 +85,12 @@ options:
     description:
       - The outcome of the attempt. Required with O(state=record) and O(state=commit).
       - V(success) the version is live; V(failed) stopped before the switch, traffic untouched; V(rolled_back)
-        switched, then switched back; V(noop) already live and healthy, nothing done; V(aborted) refused before
+        switched, then switched back; V(noop) already live and healthy, nothing done; V(interrupted) an attempt
+        whose run ended without closing it (written by M(ragops.platform.release_reconcile)); V(taken_over) a stale
+        deploy lock taken over (written by M(ragops.platform.release_lock)); V(aborted) refused before
         starting (lock held, invalid version, preflight).
     type: str
-    choices: [success, failed, rolled_back, noop, aborted]
+    choices: [success, failed, rolled_back, noop, aborted, interrupted, taken_over]
   previous_color:
     description:
       - With O(state=commit), the color that was live before this release. Set together with O(previous_version).
@@ -328,6 +330,7 @@ from ansible_collections.ragops.platform.plugins.module_utils._release_record im
     NewerSchemaError,
     ReleaseRecord,
     comparable,
+    corrupt_file_failure,
     make_entry,
     plan_begin,
     plan_close,
@@ -439,9 +442,7 @@ def run_release_state(params, check_mode=False, now=utc_now):
     try:
         return _run(params, check_mode, now)
     except CorruptFileError as exc:
-        return {"failed": True, "file": exc.path,
-                "msg": "%s. It was not written by this module (its writes are atomic): inspect it, then restore or "
-                       "move it aside; history.jsonl keeps every attempt" % exc}
+        return corrupt_file_failure(exc, now())
     except (NewerSchemaError, DirectoryLockTimeout, ValueError) as exc:
         return {"failed": True, "msg": "release state in %s: %s" % (params["path"], exc)}
     except (IOError, OSError) as exc:

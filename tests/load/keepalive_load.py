@@ -1,7 +1,10 @@
 """Keep-alive POST load on the load balancer, with no client retries: the proof that a switch fails nothing.
 
-Each worker holds one HTTP/1.1 connection and writes its next request on it without first checking
-whether the server closed it (the harshest client for a load balancer that drops idle connections). A
+Each worker holds one HTTP/1.1 connection and, by default (--client harsh), writes its next request on it
+without first checking whether the server closed it (the harshest client for a load balancer that drops
+idle connections). --client pooled first drops a pooled connection that the server has closed, as
+urllib3 and most HTTP client pools do, and opens a new one. An https URL is TLS (any certificate: the
+target is loopback and the test is of the load balancer, not of the PKI). A
 request that gets no response, or a status other than 2xx, is a failure; it is never retried, and the
 next request opens a new connection. Every answer's color (nginx's X-Ragops-Color, for any app) and
 version header (the reference service's X-App-Version, when the app sends one) are counted, so a run
@@ -21,7 +24,9 @@ import argparse
 import http.client
 import ipaddress
 import json
+import select
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -60,7 +65,7 @@ class Tally:
             self.failures.append({"at": round(at, 3), "error": what, "color": color, "version": version})
 
 
-def loopback_target(url: str) -> tuple[str, int, str]:
+def loopback_target(url: str) -> tuple[str, int, str, bool]:
     parts = urlsplit(url)
     host = parts.hostname or ""
     try:
@@ -68,15 +73,25 @@ def loopback_target(url: str) -> tuple[str, int, str]:
             raise ValueError
     except ValueError:
         raise SystemExit(f"keepalive_load: --url host {host!r} is not a loopback address; load stays on 127.0.0.0/8")
-    return host, parts.port or 80, parts.path or "/api/query"
+    tls = parts.scheme == "https"
+    return host, parts.port or (443 if tls else 80), parts.path or "/api/query", tls
+
+
+def server_closed(conn: http.client.HTTPConnection) -> bool:
+    """True when an idle pooled connection is readable: the server closed it (or sent what it should not), which is
+    how urllib3 decides to drop it before a request."""
+    if conn.sock is None:
+        return True
+    return bool(select.select([conn.sock], [], [], 0)[0])
 
 
 class Worker(threading.Thread):
-    def __init__(self, host: str, port: int, path: str, period: float, offset: float, stop: threading.Event,
+    def __init__(self, target: tuple[str, int, str, bool], period: float, offset: float, stop: threading.Event,
                  tally: Tally, budget: threading.Semaphore, timeout: float, body: bytes,
-                 headers: tuple[str, str]) -> None:
+                 headers: tuple[str, str], pooled: bool) -> None:
         super().__init__(daemon=True)
-        self.host, self.port, self.path = host, port, path
+        self.host, self.port, self.path, self.tls = target
+        self.pooled = pooled
         self.period, self.offset = period, offset
         self.stop, self.tally, self.budget, self.timeout = stop, tally, budget, timeout
         self.body = body
@@ -96,9 +111,20 @@ class Worker(threading.Thread):
         if self.conn is not None:
             self.conn.close()
 
+    def connect(self) -> http.client.HTTPConnection:
+        if not self.tls:
+            return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=context)
+
     def one_request(self) -> None:
+        if self.conn is not None and self.pooled and server_closed(self.conn):
+            self.conn.close()
+            self.conn = None
         if self.conn is None:
-            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            self.conn = self.connect()
         with self.tally.lock:
             self.tally.sent += 1
         started = time.monotonic()
@@ -148,6 +174,9 @@ def summary(tally: Tally, started: float, finished: float, rate: float, connecti
         "last_seen": {k: round(v, 3) for k, v in tally.last_seen.items()},
         "latency_ms": {"p50": percentile(tally.latencies_ms, 0.5), "p95": percentile(tally.latencies_ms, 0.95),
                        "p99": percentile(tally.latencies_ms, 0.99)},
+        # The span of the failures (an outage's length) even when only the first 200 are listed.
+        "first_failure_at": tally.failures[0]["at"] if tally.failures else None,
+        "last_failure_at": max(f["at"] for f in tally.failures) if tally.failures else None,
         "failures": tally.failures[:200],
     }
 
@@ -160,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version-header", default="X-App-Version", help="response header naming the version, if any")
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second, all connections together")
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--client", choices=["harsh", "pooled"], default="harsh",
+                        help="harsh writes on a kept connection unchecked; pooled first drops one the server closed")
     parser.add_argument("--duration", type=float, default=120.0, help="hard upper bound of the run, seconds")
     parser.add_argument("--max-requests", type=int, default=200_000, help="hard upper bound of requests")
     parser.add_argument("--timeout", type=float, default=10.0, help="per-request timeout, seconds")
@@ -168,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.connections < 1 or args.duration <= 0 or args.max_requests < 1:
         parser.error("--rate, --connections, --duration and --max-requests must be positive")
-    host, port, path = loopback_target(args.url)
+    target = loopback_target(args.url)
     try:
         body = json.dumps(json.loads(args.body)).encode()
     except ValueError as exc:
@@ -179,8 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     tally, budget = Tally(), threading.Semaphore(args.max_requests)
     period = args.connections / args.rate
-    workers = [Worker(host, port, path, period, period * i / args.connections, stop, tally, budget, args.timeout,
-                      body, (args.color_header, args.version_header))
+    workers = [Worker(target, period, period * i / args.connections, stop, tally, budget, args.timeout,
+                      body, (args.color_header, args.version_header), args.client == "pooled")
                for i in range(args.connections)]
     started = time.time()
     for worker in workers:
@@ -197,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     for worker in workers:
         worker.join(args.timeout + 1)
     result = summary(tally, started, time.time(), args.rate, args.connections)
+    result["client"] = args.client
     text = json.dumps(result, indent=2)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:

@@ -161,14 +161,15 @@ class Load:
     """A running keepalive_load.py; stop() ends it and returns its JSON summary."""
 
     def __init__(self, rate: float, duration: float, connections: int = 8, url: str | None = None,
-                 body: dict | None = None) -> None:
+                 body: dict | None = None, client: str = "harsh") -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="ragops-load-"))
         self.out = self.workdir / "summary.json"
         ready = self.workdir / "ready"
         target = (["--url", url] if url else []) + (["--body", json.dumps(body)] if body is not None else [])
         self.proc = subprocess.Popen(
             [sys.executable, str(LOADGEN), "--rate", str(rate), "--duration", str(duration),
-             "--connections", str(connections), "--out", str(self.out), "--ready-file", str(ready), *target],
+             "--connections", str(connections), "--client", client, "--out", str(self.out),
+             "--ready-file", str(ready), *target],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 15
         while not ready.exists():
@@ -189,8 +190,8 @@ class Load:
 
 @contextmanager
 def load(rate: float = 200, duration: float = 300, connections: int = 8, url: str | None = None,
-         body: dict | None = None):
-    run = Load(rate, duration, connections, url, body)
+         body: dict | None = None, client: str = "harsh"):
+    run = Load(rate, duration, connections, url, body, client)
     try:
         yield run
     finally:

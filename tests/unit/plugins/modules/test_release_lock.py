@@ -328,3 +328,64 @@ def test_run_reports_a_folder_it_cannot_create(tmp_path):
     result = run_directly(blocker / "release")
     assert result["failed"] is True and result["errno"] is not None
     assert result["msg"].startswith("deploy lock %s: " % (blocker / "release" / "deploy.lock"))
+
+
+# -- a takeover is recorded in history.jsonl ---------------------------------------------------------------------------
+
+def history_file(tmp_path):
+    return tmp_path / "history.jsonl"
+
+
+def test_takeover_appends_one_history_line(tmp_path):
+    old = run_directly(tmp_path, pid=4242, ttl=60, holder="deploy 1.2.0")
+    result = run_directly(tmp_path, seconds=61, user="bob", holder="deploy 1.3.0")
+    entry = result["takeover_entry"]
+    assert [json.loads(line) for line in history_file(tmp_path).read_text().splitlines()] == [entry]
+    assert (entry["action"], entry["outcome"], entry["version"], entry["user"], entry["host"]) == (
+        "lock", "taken_over", None, "bob", "host1")
+    assert entry["reason"] == ("stale deploy lock (expired) of alice@host1 (pid 4242, 'deploy 1.2.0'), held since "
+                               "2026-01-05T10:00:00.000Z, taken over by deploy 1.3.0")
+    assert entry["extra"] == {"replaced": old["holder"], "stale_reason": "expired", "new_lock_id": result["lock_id"]}
+
+
+def test_takeover_of_an_exited_holder_names_the_reason(tmp_path):
+    run_directly(tmp_path, find_process=lambda: (os.getpid(), -1, "0000000000000000"))
+    entry = run_directly(tmp_path, seconds=1, user="bob")["takeover_entry"]
+    assert entry["extra"]["stale_reason"] == "holder_exited"
+    assert entry["reason"].startswith("stale deploy lock (holder_exited) of alice@host1 (pid %d)" % os.getpid())
+    assert entry["reason"].endswith(", taken over by ?")
+
+
+def test_takeover_appends_after_the_existing_history(tmp_path):
+    history_file(tmp_path).write_text('{"id": "d1", "action": "deploy", "outcome": "success"}\n')
+    run_directly(tmp_path, pid=4242, ttl=60)
+    run_directly(tmp_path, seconds=61, user="bob")
+    lines = [json.loads(line) for line in history_file(tmp_path).read_text().splitlines()]
+    assert [(line["id"], line["outcome"]) for line in lines][:1] == [("d1", "success")]
+    assert [line["outcome"] for line in lines] == ["success", "taken_over"]
+
+
+def test_takeover_without_record_takeover_appends_nothing(tmp_path):
+    run_directly(tmp_path, pid=4242, ttl=60)
+    result = run_directly(tmp_path, seconds=61, user="bob", record_takeover=False)
+    assert result["acquired"] is True and result["stale_reason"] == "expired"
+    assert result["takeover_entry"] is None
+    assert not history_file(tmp_path).exists()
+
+
+def test_takeover_in_check_mode_predicts_the_line_and_appends_nothing(tmp_path):
+    old = run_directly(tmp_path, pid=4242, ttl=60)
+    before = lock_file(tmp_path).read_bytes()
+    result = run_directly(tmp_path, seconds=61, check_mode=True, user="bob")
+    assert result["takeover_entry"]["outcome"] == "taken_over"
+    assert result["takeover_entry"]["extra"]["replaced"] == old["holder"]
+    assert not history_file(tmp_path).exists()
+    assert lock_file(tmp_path).read_bytes() == before
+
+
+def test_acquire_renew_and_release_append_nothing(tmp_path):
+    held = run_directly(tmp_path, ttl=60)
+    renewed = run_directly(tmp_path, seconds=30, ttl=60, lock_id=held["lock_id"])
+    run_directly(tmp_path, seconds=31, state="absent", lock_id=held["lock_id"])
+    assert held["takeover_entry"] is None and renewed["takeover_entry"] is None
+    assert not history_file(tmp_path).exists()

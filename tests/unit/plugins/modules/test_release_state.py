@@ -384,7 +384,11 @@ def test_run_reports_a_corrupt_record_naming_the_file(folder):
     (folder / "state.json").write_text("{")
     result = run_directly(folder)
     assert result["failed"] is True and result["file"] == str(folder / "state.json")
-    assert "It was not written by this module" in result["msg"]
+    assert "not valid JSON" in result["msg"] and "line 1 column 2" in result["msg"]
+    copies = list(folder.glob("state.json.corrupt-*"))
+    assert [c.read_text() for c in copies] == ["{"] and str(copies[0]) in result["msg"]
+    assert (folder / "state.json").read_text() == "{", "the damaged file is left as it was"
+    assert run_directly(folder, seconds=5)["backup"] == "a copy is kept at %s" % copies[0], "one copy, reused"
 
 
 def test_run_reports_a_newer_schema(folder):
@@ -393,3 +397,141 @@ def test_run_reports_a_newer_schema(folder):
     result = run_directly(folder, state="live", color="blue", version="1.0.0")
     assert result["failed"] is True and result["msg"].startswith("release state in %s: " % folder)
     assert "schema 9" in result["msg"]
+
+
+# -- the journal of an attempt: begin, phase, and the final record that closes it -----------------------------------
+
+BEGIN = dict(state="begin", attempt_id="a1", color="green", version="1.1.0", from_color="blue", from_version="1.0.0",
+             lock_id="L1", user="alice", host="host1")
+
+
+def test_begin_opens_an_attempt_in_phase_started(folder):
+    result = run_directly(folder, **BEGIN)
+    attempt = {"id": "a1", "action": "deploy", "lock_id": "L1", "from": {"color": "blue", "version": "1.0.0"},
+               "to": {"color": "green", "version": "1.1.0"}, "needs_analysis": True, "user": "alice", "host": "host1",
+               "started_at": "2026-01-05T10:00:00.000Z", "phase": "started",
+               "phases_at": {"started": "2026-01-05T10:00:00.000Z"}, "updated_at": "2026-01-05T10:00:00.000Z"}
+    assert result["changed"] is True and result["attempt"] == attempt
+    assert state_file(folder)["attempt"] == attempt
+    assert result["diff"] == {"before": {"live": None, "previous": None, "attempt": None},
+                              "after": {"live": None, "previous": None, "attempt": attempt}}
+    assert not (folder / "history.jsonl").exists() and "entry" not in result
+
+
+def test_begin_keeps_started_at_and_makes_an_id(folder):
+    attempt = run_directly(folder, seconds=30, state="begin", color="green", version="1.1.0", needs_analysis=False,
+                           started_at="2026-01-05T10:00:00Z")["attempt"]
+    assert len(attempt["id"]) == 16 and attempt["needs_analysis"] is False
+    assert (attempt["started_at"], attempt["phases_at"]) == (
+        "2026-01-05T10:00:00.000Z", {"started": "2026-01-05T10:00:30.000Z"})
+
+
+def test_begin_fails_while_another_attempt_is_open(folder):
+    run_directly(folder, **BEGIN)
+    before = (folder / "state.json").read_bytes()
+    second = dict(BEGIN)
+    second["attempt_id"] = "a2"
+    result = run_directly(folder, seconds=5, **second)
+    assert result["failed"] is True
+    assert result["msg"] == ("release state in %s: attempt a1 (deploy, phase started) is still open: reconcile closes "
+                             "it first" % folder)
+    assert (folder / "state.json").read_bytes() == before
+
+
+def test_phase_moves_the_attempt_and_records_when(folder):
+    run_directly(folder, **BEGIN)
+    gated = run_directly(folder, seconds=9.5, state="phase", attempt_id="a1", phase="gated")
+    assert gated["changed"] is True
+    saved = state_file(folder)["attempt"]
+    assert saved == gated["attempt"]
+    assert (saved["phase"], saved["updated_at"]) == ("gated", "2026-01-05T10:00:09.500Z")
+    assert saved["phases_at"] == {"started": "2026-01-05T10:00:00.000Z", "gated": "2026-01-05T10:00:09.500Z"}
+    assert gated["diff"]["before"]["attempt"]["phase"] == "started"
+    again = run_directly(folder, seconds=12, state="phase", attempt_id="a1", phase="gated")
+    assert again["changed"] is False and state_file(folder)["attempt"] == saved
+
+
+@pytest.mark.parametrize("begin, message", [
+    (True, "attempt zz is not open (open: a1)"),
+    (False, "attempt zz is not open (open: None)"),
+])
+def test_phase_of_an_attempt_that_is_not_open_fails(folder, begin, message):
+    if begin:
+        run_directly(folder, **BEGIN)
+    result = run_directly(folder, state="phase", attempt_id="zz", phase="switched")
+    assert result["failed"] is True and result["msg"] == "release state in %s: %s" % (folder, message)
+    if begin:
+        assert state_file(folder)["attempt"]["phase"] == "started"
+    else:
+        assert not (folder / "state.json").exists()
+
+
+def test_commit_with_attempt_id_closes_it_in_the_same_write(folder):
+    run_directly(folder, state="live", color="blue", version="1.0.0")
+    run_directly(folder, seconds=1, **BEGIN)
+    result = run_directly(folder, seconds=40, state="commit", attempt_id="a1", color="green", version="1.1.0",
+                          previous_color="blue", previous_version="1.0.0", outcome="success")
+    saved = state_file(folder)
+    assert saved["attempt"] is None and result["attempt"] is None
+    assert (saved["live"]["color"], saved["previous"]["color"]) == ("green", "blue")
+    assert result["diff"]["before"]["attempt"]["id"] == "a1" and result["diff"]["after"]["attempt"] is None
+    assert result["entry"]["id"] == "a1"
+    assert [json.loads(line)["id"] for line in history_lines(folder)] == ["a1"]
+
+
+def test_record_of_a_failed_attempt_closes_it(folder):
+    run_directly(folder, state="live", color="blue", version="1.0.0")
+    run_directly(folder, seconds=1, **BEGIN)
+    live = state_file(folder)["live"]
+    result = run_directly(folder, seconds=20, state="record", attempt_id="a1", version="1.1.0", color="green",
+                          outcome="failed", reason="health gate: unhealthy")
+    assert result["changed"] is True
+    saved = state_file(folder)
+    assert saved["attempt"] is None and saved["live"] == live
+    assert saved["updated_at"] == "2026-01-05T10:00:20.000Z"
+    entry = json.loads(history_lines(folder)[0])
+    assert (entry["id"], entry["outcome"], entry["reason"]) == ("a1", "failed", "health gate: unhealthy")
+
+
+def test_record_with_another_attempt_id_leaves_the_open_one(folder):
+    run_directly(folder, **BEGIN)
+    result = run_directly(folder, seconds=3, state="record", attempt_id="zz", version="1.1.0", outcome="aborted")
+    assert result["entry"]["id"] == "zz"
+    assert state_file(folder)["attempt"]["id"] == "a1"
+
+
+def test_begin_and_phase_in_check_mode_write_nothing(folder):
+    predicted = run_directly(folder, check_mode=True, **BEGIN)
+    assert predicted["changed"] is True and predicted["attempt"]["phase"] == "started"
+    assert not folder.exists()
+    run_directly(folder, **BEGIN)
+    before = (folder / "state.json").read_bytes()
+    moved = run_directly(folder, seconds=5, check_mode=True, state="phase", attempt_id="a1", phase="switched")
+    assert moved["changed"] is True and moved["attempt"]["phase"] == "switched"
+    assert (folder / "state.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("attempt", [
+    {"id": "a1", "phase": "bogus", "to": {"color": "green", "version": "1.1.0"}},
+    {"id": "a1", "phase": "gated", "to": {"color": "red", "version": "1.1.0"}},
+    {"phase": "gated", "to": {"color": "green", "version": "1.1.0"}},
+    "a1",
+], ids=["unknown_phase", "unknown_color", "no_id", "not_an_object"])
+def test_a_malformed_attempt_is_reported_corrupt(folder, attempt):
+    folder.mkdir()
+    (folder / "state.json").write_text(json.dumps({"schema": 1, "live": None, "attempt": attempt}))
+    result = run_directly(folder)
+    assert result["failed"] is True and result["file"] == str(folder / "state.json")
+    assert "'attempt' must be null or an object with id, phase and to.color" in result["msg"]
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"state": "begin", "color": "green"}, "version"),
+    ({"state": "phase", "attempt_id": "a1"}, "phase"),
+    ({"state": "phase", "phase": "gated"}, "attempt_id"),
+    ({"state": "phase", "attempt_id": "a1", "phase": "bogus"}, "phase"),
+])
+def test_journal_steps_need_their_options(folder, capsys, args, message):
+    result = run(capsys, path=str(folder), **args)
+    assert result["failed"] is True and message in result["msg"]
+    assert not folder.exists()

@@ -1,11 +1,14 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""A clock for the pure run_* functions of the modules: it moves only when the code under test sleeps."""
+"""Clocks for the pure run_* functions of the modules: one that moves only when the code under test sleeps, and
+a fixed UTC ``now``."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
+
+import datetime
 
 
 class FakeTime:
@@ -21,3 +24,12 @@ class FakeTime:
     def sleep(self, seconds):
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+T0 = datetime.datetime(2026, 1, 5, 10, 0, 0, tzinfo=datetime.timezone.utc)
+
+
+def utc_clock(seconds=0, start=T0):
+    """A ``now`` for the code under test that always answers ``start`` plus ``seconds``."""
+    moment = start + datetime.timedelta(seconds=seconds)
+    return lambda: moment
