@@ -99,6 +99,10 @@ def assess(record, lock, nginx_color, nginx_error, containers, persisted_color=N
         else:
             result["attempt_state"] = "interrupted"
             result["interrupted"] = attempt
+            origin = attempt.get("from") or {}
+            if live is None and origin.get("color") in COLORS and origin.get("version"):
+                # Never recorded (the first release after site.yml): what served when the attempt opened.
+                result["known_good"] = {"color": origin["color"], "version": origin["version"], "image_id": None}
             if serving is not None and _finished_but_unrecorded(attempt, serving):
                 result["roll_forward"] = {"color": attempt["to"]["color"], "version": attempt["to"]["version"],
                                           "image_id": serving.get("image_id"), "previous": attempt.get("from")}

@@ -236,3 +236,17 @@ def test_entry_fields_before_the_first_release():
     reason, extra = interrupted_entry_fields(found)
     assert extra["resolution"] == "no release was ever recorded; blue 1.0.0 serves"
     assert extra["last_phase"] == "started" and extra["found"]["record_live"] is None
+
+
+def test_first_release_after_site_yml_killed_after_its_switch_restores_what_served_before():
+    # site.yml's first version was never recorded: the known good is the attempt's origin.
+    found = assess(record(live=None, attempt=journal(), phase="switched"), FREE, "green", None, BOTH)
+    assert found["verdict"] == "unverified"
+    assert found["known_good"] == {"color": "blue", "version": "1.0.0", "image_id": None}
+    assert found["repair"] == {"color": "blue", "version": "1.0.0", "image_id": None, "from_color": "green",
+                               "from_version": "1.1.0"}
+
+
+def test_first_release_after_site_yml_killed_before_its_switch_is_consistent():
+    found = assess(record(live=None, attempt=journal(), phase="gated"), FREE, "blue", None, BOTH)
+    assert (found["verdict"], found["repair"]) == ("consistent", None)
