@@ -176,11 +176,16 @@ from ansible_collections.ragops.platform.plugins.module_utils._atomic_file impor
     locked_directory,
 )
 from ansible_collections.ragops.platform.plugins.module_utils._deploy_lock import DeployLock
-from ansible_collections.ragops.platform.plugins.module_utils._docker_engine import DockerEngine, DockerEngineError
+from ansible_collections.ragops.platform.plugins.module_utils._docker_engine import (
+    DEFAULT_SOCKET,
+    DockerEngine,
+    DockerEngineError,
+)
 from ansible_collections.ragops.platform.plugins.module_utils._nginx_admin import AdminError, NginxAdmin
-from ansible_collections.ragops.platform.plugins.module_utils._platform import COLORS
+from ansible_collections.ragops.platform.plugins.module_utils._platform import ADMIN_SOCKET, COLORS
 from ansible_collections.ragops.platform.plugins.module_utils._reconcile import assess, interrupted_entry_fields
 from ansible_collections.ragops.platform.plugins.module_utils._release_record import (
+    DEFAULT_PATH,
     NewerSchemaError,
     ReleaseRecord,
     comparable,
@@ -195,9 +200,9 @@ from ansible_collections.ragops.platform.plugins.module_utils._utc_time import f
 
 def argument_spec():
     return dict(
-        path=dict(type="path", default="/opt/ragops/release"),
-        admin_socket=dict(type="path", default="/opt/ragops/nginx/run/admin.sock"),
-        docker_socket=dict(type="path", default="/var/run/docker.sock"),
+        path=dict(type="path", default=DEFAULT_PATH),
+        admin_socket=dict(type="path", default=ADMIN_SOCKET),
+        docker_socket=dict(type="path", default=DEFAULT_SOCKET),
         close=dict(type="bool", default=False),
         lock_id=dict(type="str"),
         live_color_file=dict(type="path"),
