@@ -35,9 +35,10 @@ def playbook_env() -> dict[str, str]:
 
 
 def scenario_vars() -> list[str]:
-    """-e @FILE for the scenario's own extra vars (RAGOPS_EXTRA_VARS_FILE), e.g. another workload definition."""
-    path = os.environ.get("RAGOPS_EXTRA_VARS_FILE")
-    return ["-e", f"@{path}"] if path else []
+    """The scenario's own inventory (RAGOPS_INVENTORY, e.g. the fleet's) and extra vars (RAGOPS_EXTRA_VARS_FILE,
+    e.g. another workload definition), as ansible-playbook arguments."""
+    inventory, path = os.environ.get("RAGOPS_INVENTORY"), os.environ.get("RAGOPS_EXTRA_VARS_FILE")
+    return (["-i", inventory] if inventory else []) + (["-e", f"@{path}"] if path else [])
 
 
 def run_playbook(name: str, *args: str, extra: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:

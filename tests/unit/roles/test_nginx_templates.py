@@ -180,7 +180,8 @@ def test_reference_routes_render_one_location_each():
     methods, allow, _guard = method_guard(query)
     assert (methods, allow) == (["POST"], "POST")
     assert query.one("proxy_pass").args == ["http://app_live"]
-    assert query.one("proxy_next_upstream").args == ["off"]
+    # A POST goes to another peer only when its connection failed before anything was sent (nginx's own rule).
+    assert query.one("proxy_next_upstream").args == ["error", "timeout"]
     assert query.find("access_by_lua_block") == []
 
     health = locations[("=", "/health")]
@@ -190,6 +191,10 @@ def test_reference_routes_render_one_location_each():
 
     catch_all = locations[("/",)]
     assert catch_all.directives() == [("return", ("404",))]
+
+
+def log_calls(server):
+    return [line.strip() for line in server.one("log_by_lua_block").body.strip().splitlines()]
 
 
 def test_the_reference_workload_routes_render():
@@ -210,15 +215,17 @@ def test_route_defaults_and_the_retry_rule():
         {"path": "/read", "match": "exact", "methods": ["GET", "OPTIONS"]},
         {"path": "/write/", "match": "prefix", "methods": ["GET", "DELETE"]},
         {"path": "/put", "match": "exact", "methods": ["PUT"]},
+        {"path": "/post", "match": "exact", "methods": ["POST", "GET"]},
     ]
     _text, http = config(routes)
     locations = {tuple(loc.args): loc for loc in route_locations(servers(http)[0][0])}
-    assert sorted(locations) == [("/",), ("/v1/",), ("/write/",), ("=", "/put"), ("=", "/read")]
+    assert sorted(locations) == [("/",), ("/v1/",), ("/write/",), ("=", "/post"), ("=", "/put"), ("=", "/read")]
     expected = {
         ("/v1/",): (["GET", "HEAD"], "GET, HEAD", ["error", "timeout"]),
         ("=", "/read"): (["GET", "OPTIONS"], "GET, OPTIONS", ["error", "timeout"]),
         ("/write/",): (["GET", "DELETE"], "GET, DELETE", ["off"]),
         ("=", "/put"): (["PUT"], "PUT", ["off"]),
+        ("=", "/post"): (["POST", "GET"], "POST, GET", ["error", "timeout"]),
     }
     for key, (methods, allow, retry) in expected.items():
         got_methods, got_allow, _guard = method_guard(locations[key])
@@ -259,7 +266,7 @@ def test_token_routes_check_the_bearer_token_and_never_hold_it():
     documents = public.one("location", "=", "/api/documents")
     (check,) = documents.find("access_by_lua_block")
     assert check.body.strip() == 'require("ragops.auth").bearer("ragops_admin_token")'
-    assert documents.one("proxy_next_upstream").args == ["off"]
+    assert documents.one("proxy_next_upstream").args == ["error", "timeout"]
     assert 'require("ragops.auth").bearer("other_token")' in public.one("location", "/admin/").one("access_by_lua_block").body
     # The Lua module refuses to load without every token the routes name, each once.
     init = http.one("init_by_lua_block").body
@@ -299,7 +306,7 @@ def test_tls_server_gets_the_same_routes_and_counting():
     plain, tls = public
     assert [loc.args for loc in route_locations(plain)] == [loc.args for loc in route_locations(tls)]
     for server in public:
-        assert server.one("log_by_lua_block").body.strip() == 'require("ragops.traffic").log()'
+        assert log_calls(server) == ['require("ragops.live").observe()', 'require("ragops.traffic").log()']
     headers = [child.args[0] for child in method_guard(tls.one("location", "=", "/health"))[2].find("add_header")]
     assert "Strict-Transport-Security" in headers
 
@@ -314,7 +321,7 @@ def test_traffic_metrics_enabled():
     assert 'local CLASSES = { "1xx", "2xx", "3xx", "4xx", "5xx" }' in init
     assert "dict:incr(key, value, 0)" in init
     public, status, admin = servers(http)
-    assert public[0].one("log_by_lua_block").body.strip() == 'require("ragops.traffic").log()'
+    assert log_calls(public[0]) == ['require("ragops.live").observe()', 'require("ragops.traffic").log()']
     for server in (status, admin):
         metrics = server.one("location", "=", "/metrics")
         assert metrics.one("content_by_lua_block").body.strip() == 'require("ragops.traffic").metrics()'
@@ -325,14 +332,15 @@ def test_traffic_metrics_enabled():
 
 def test_traffic_metrics_disabled():
     text, http = config(nginx_traffic_metrics_enabled=False)
-    assert "log_by_lua" not in text and "ragops_traffic" not in text and "ragops.traffic" not in text
+    assert "ragops_traffic" not in text and "ragops.traffic" not in text
+    # The log phase still counts a peer's failed connections (passive health), and nothing else.
+    assert log_calls(servers(http)[0][0]) == ['require("ragops.live").observe()']
     public, status, admin = servers(http)
     for server in (status, admin):
         assert server.find("location", "=", "/metrics") == []
         assert server.one("location", "/").one("return").args[0] == "404"
-    assert public[0].find("log_by_lua_block") == []
     # The string "false" of -e nginx_traffic_metrics_enabled=false disables it too.
-    assert "log_by_lua" not in config(nginx_traffic_metrics_enabled="false")[0]
+    assert "ragops.traffic" not in config(nginx_traffic_metrics_enabled="false")[0]
 
 
 def test_the_lua_modules_are_kept_apart():
