@@ -49,7 +49,7 @@ test-sanity: ## ansible-test sanity on the collection
 test-units: ## Unit tests of the collection's plugins, modules and roles, and of the second example workload
 	PYTHONPATH=$(CURDIR)/collections python -m pytest -q -p no:cacheprovider tests/unit examples/notes-api/tests
 
-test-molecule: ## Every Molecule scenario: default, bluegreen, faults (with the crash-safety drills) and anyapp (the real stack on this Docker engine)
+test-molecule: ## Every Molecule scenario: default, bluegreen, faults (with the crash-safety drills), anyapp (the real stack on this Docker engine) and fleet (three Docker-in-Docker hosts over SSH)
 	molecule test --all
 
 bench: setup ## Benchmark the app image (prints p50/p95/p99, req/s, errors, memory)
