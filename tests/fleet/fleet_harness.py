@@ -98,8 +98,8 @@ def start_host(host: str) -> None:
 PARTITION_RULE = ["DOCKER-USER", "-d", "{address}", "-j", "DROP"]
 
 
-def partition(lb: str, app: str, cut: bool) -> None:
+def partition(lb: str, app: str, cut: bool, check: bool = True) -> None:
     """Cut (or heal) the LB's host from one app host: every packet its containers send there is dropped, as by a
     failed switch between them; the app host itself runs on and still reaches the others."""
     rule = [part.format(address=address(app)) for part in PARTITION_RULE]
-    on_host(lb, "iptables", "-I" if cut else "-D", *rule)
+    on_host(lb, "iptables", "-I" if cut else "-D", *rule, check=check)
