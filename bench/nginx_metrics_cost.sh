@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The cost of nginx's per-color traffic metrics on the hot path, on a running stack (make up): wrk through nginx
-# for DURATION seconds with the same connections, with the metrics on, off (nginx_traffic_metrics_enabled=false,
-# applied by site.yml --tags nginx, a reload), and on again; prints requests/s and p95 of each run, for a path nginx
-# proxies to the live color (/health) and for one nginx answers itself (an unknown path: its 404, counted too).
-# Leaves the metrics on.
+# The cost of nginx's traffic metrics on the hot path (per color and per peer: six incr() a request), on a running
+# stack (make up): wrk through nginx for DURATION seconds with the same connections, with the metrics on, off
+# (nginx_traffic_metrics_enabled=false, applied by site.yml --tags nginx, a reload), and on again; prints
+# requests/s and p95 of each run, for a path nginx proxies to the live color (/health) and for one nginx answers
+# itself (an unknown path: its 404, counted too). Leaves the metrics on.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${DURATION:-10}

@@ -82,8 +82,31 @@ def _parse_labels(line, pos, lineno):
             raise PromTextError("line %d: expected ',' or '}' after label %s" % (lineno, name))
 
 
+# The common line, parsed by two regular expressions: label values without escapes, no spaces inside the braces. A
+# scrape of a fleet's per-peer series has tens of thousands of such lines; any other line takes the full parser.
+_SIMPLE_LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*"'
+_SIMPLE_LINE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:%s(?:,%s)*,?)?)\})?[ \t]+([^ \t]+)(?:[ \t]+[^ \t]+)?$"
+                          % (_SIMPLE_LABEL, _SIMPLE_LABEL))
+_SIMPLE_LABELS = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"\\\n]*)"')
+
+
+def _parse_simple_line(line):
+    """The Sample of a common line, or None for the full parser (which also words the errors)."""
+    match = _SIMPLE_LINE.match(line)
+    if not match or not _FLOAT.match(match.group(3)):
+        return None
+    pairs = _SIMPLE_LABELS.findall(match.group(2) or "")
+    labels = dict(pairs)
+    if len(labels) != len(pairs):
+        return None
+    return Sample(match.group(1), labels, float(match.group(3)))
+
+
 def parse_line(line, lineno=1):
     """One sample line: name, optional {labels}, value, optional timestamp (ignored)."""
+    simple = _parse_simple_line(line)
+    if simple is not None:
+        return simple
     match = _METRIC_NAME.match(line)
     if not match:
         raise PromTextError("line %d: invalid metric name" % lineno)

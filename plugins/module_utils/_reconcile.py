@@ -46,7 +46,7 @@ def _describe(slot):
     return "%s %s" % (slot["color"], slot["version"] or "(no container or no version label)")
 
 
-def _container_line(color, info):
+def container_line(color, info):
     if not info or not info.get("exists"):
         return "%s: %s" % (color, info.get("status") if info and info.get("status") else "no container")
     health = (" (%s)" % info["health"]) if info.get("health") else ""
@@ -91,7 +91,7 @@ def assess(record, lock, nginx_color, nginx_error, containers, persisted_color=N
     result = {"serving": serving, "record_live": live, "record_previous": _slot(record.get("previous")),
               "attempt": attempt, "attempt_state": "none", "roll_forward": None, "interrupted": None,
               "known_good": live, "drift": drift, "repair": None,
-              "containers": [_container_line(color, containers.get(color)) for color in COLORS]}
+              "containers": [container_line(color, containers.get(color)) for color in COLORS]}
 
     if attempt:
         if attempt_holder_alive(attempt, lock, our_lock_id):
@@ -118,7 +118,7 @@ def assess(record, lock, nginx_color, nginx_error, containers, persisted_color=N
         result["verdict"] = CONSISTENT
         if not serving["running"]:
             drift.append("the live color %s's container is not running (%s)"
-                         % (serving["color"], _container_line(serving["color"], containers.get(serving["color"]))))
+                         % (serving["color"], container_line(serving["color"], containers.get(serving["color"]))))
     elif result["attempt_state"] == "running":
         result["verdict"] = CONSISTENT  # a release in progress moves traffic on purpose
     else:

@@ -186,21 +186,28 @@ def corrupt_file_failure(exc, now):
                    "from what nginx serves (history.jsonl keeps every attempt)." % (exc, kept)}
 
 
-def plan_live(record, color, version, image_id, now):
+def plan_live(record, color, version, image_id, now, hosts=None):
     """The record after making color/version live, and whether it differs.
 
     The current live deployment moves to ``previous`` when the color or the version changes. The same color and
-    version with a new image id (a rebuilt tag) updates the live image id in place.
+    version with a new image id (a rebuilt tag), or with another per-host view (``hosts``: a fleet's app hosts, each
+    with its color and version, or behind), updates the live slot in place.
     """
     live = record.get("live")
     if slot_matches(live, color, version):
-        if image_id is None or live.get("image_id") == image_id:
+        changes = {}
+        if image_id is not None and live.get("image_id") != image_id:
+            changes["image_id"] = image_id
+        if hosts is not None and live.get("hosts") != hosts:
+            changes["hosts"] = hosts
+        if not changes:
             return record, False
-        updated = dict(record, live=dict(live, image_id=image_id), updated_at=now)
-        return updated, True
+        return dict(record, live=dict(live, **changes), updated_at=now), True
     previous = dict(live, until=now) if live else record.get("previous")
-    updated = dict(record, live={"color": color, "version": version, "image_id": image_id, "since": now},
-                   previous=previous, updated_at=now)
+    slot = {"color": color, "version": version, "image_id": image_id, "since": now}
+    if hosts is not None:
+        slot["hosts"] = hosts
+    updated = dict(record, live=slot, previous=previous, updated_at=now)
     return updated, True
 
 

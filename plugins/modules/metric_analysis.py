@@ -50,6 +50,15 @@ description:
     RV(probes_sent) and RV(probe_failures) only.
   - When the source has fewer requests than the probes the color answered (Prometheus has not scraped the new
     color yet), the check is judged on the probes' own outcomes.
+  - B(Peers). In a fleet a color has several peers, one per app host, and a bad host can hide in the fleet-wide
+    numbers. With O(peers), every check also judges each peer on its own, from nginx's per-peer metrics
+    C(ragops_lb_peer_requests_total{color, peer, status_class}) and the histogram
+    C(ragops_lb_peer_request_duration_seconds{color, peer}), where C(peer) is the address of the peer that answered
+    (the last try). Each peer is held to the same O(max_error_rate) and O(max_p95_latency_ms); a peer with fewer
+    than O(min_samples) requests in the check, or without data, is not judged and does not fail it. The check fails
+    when the fleet-wide numbers fail it or any judged peer does, and its reason names the peer's address and name.
+    With O(source=lb_metrics) the same scrape serves the color and all its peers; with O(source=prometheus) each
+    number is one query for all the peers, summed by C(peer).
   - B(Queries). Every check also evaluates each of O(queries) against Prometheus, like the metrics of an Argo
     Rollouts analysis template. A value above O(queries[].max) or below O(queries[].min) fails the check.
   - Nothing is changed, except the abort switch of O(abort_to).
@@ -225,6 +234,15 @@ options:
     description: Timeout in seconds of each Prometheus query, scrape and probe.
     type: float
     default: 5
+  peers:
+    description:
+      - The peers of O(color) to judge one by one, each address C(host:port), as nginx routes to it, mapped to a name
+        for the results and messages (for example the app host's inventory name).
+      - Empty, the default, judges the color fleet-wide only.
+      - A peer nginx routes to that is not listed is counted fleet-wide only.
+      - Ignored with O(source=app_metrics), since an app's own metrics are not per peer.
+    type: dict
+    default: {}
   abort_to:
     description:
       - The color to give traffic back to the moment the analysis fails (a V(fail) verdict, or V(inconclusive) with
@@ -273,6 +291,17 @@ EXAMPLES = r"""
           (rate(ragops_lb_request_duration_seconds_bucket{job="ragops-lb",color="${color}"}[1m])))
         max: 2.5
         must_have_data: false
+  register: analysis
+
+- name: Analyse green fleet-wide and on each app host, so that one bad host fails the release
+  ragops.platform.metric_analysis:
+    color: green
+    source: lb_metrics
+    peers:
+      "172.31.240.21:8002": ragops-fleet-app1
+      "172.31.240.22:8002": ragops-fleet-app2
+    min_samples: 20
+    abort_to: blue
   register: analysis
 
 - name: The reference app's own metrics, tolerating an inconclusive result
@@ -370,6 +399,22 @@ checks:
           description: The value against its bounds, or why there is none.
           type: str
           sample: query p99 = 0.42 <= max 2.5
+    peers:
+      description:
+        - Each peer of O(peers) in the check, by address. Empty without O(peers) and with O(source=app_metrics).
+        - Each entry has C(name) (its name in O(peers)), C(requests), C(errors), C(error_rate) (null without
+          requests), C(p95_ms) (null without observations), C(ok) (true passed, false failed, null not judged --
+          fewer than O(min_samples) requests, no data, or not measured) and C(reason) (the numbers behind C(ok)).
+      type: dict
+      sample:
+        "172.31.240.22:8002":
+          name: ragops-fleet-app2
+          requests: 50
+          errors: 15
+          error_rate: 0.3
+          p95_ms: 24.25
+          ok: false
+          reason: error rate 30.0% > 5.0%
 checks_planned:
   description: O(window) divided by O(interval).
   returned: always
@@ -446,6 +491,8 @@ from ansible_collections.ragops.platform.plugins.module_utils._metric_sources im
     QuerySampler,
     app_scrape_sampler,
     app_traffic,
+    lb_peer_prometheus_sampler,
+    lb_peer_scrape_sampler,
     lb_prometheus_sampler,
     lb_scrape_sampler,
 )
@@ -466,6 +513,10 @@ QUERY_PLACEHOLDERS = ("color", "version")
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*$")
 _TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+# A peer as nginx's peers file and $upstream_addr write it: host (an IPv4 address or a name) and port.
+_PEER = re.compile(r"([A-Za-z0-9.-]+):([0-9]{1,5})$")
+# Failing peers named in a check's reason; the rest are counted (every peer is in the check's peers).
+PEERS_NAMED = 5
 
 
 def argument_spec():
@@ -505,6 +556,7 @@ def argument_spec():
         on_inconclusive=dict(type="str", default="fail", choices=["pass", "fail"]),
         request_timeout=dict(type="float", default=5.0),
         abort_to=dict(type="str", choices=list(COLORS)),
+        peers=dict(type="dict", default={}),
     )
 
 
@@ -534,6 +586,17 @@ def _query_problems(params):
                     field, name, ", ".join("${%s}" % known for known in QUERY_PLACEHOLDERS)))
             elif name == "version" and params["version"] is None:
                 problems.append("%s.query uses ${version}, but version is not set" % field)
+    return problems
+
+
+def _peer_problems(peers):
+    problems = []
+    for address, name in (peers or {}).items():
+        match = _PEER.match(to_native(address))
+        if not match or not 1 <= int(match.group(2)) <= 65535:
+            problems.append("peers: %r is not a peer address host:port" % (address,))
+        if not isinstance(name, str) or not name.strip():
+            problems.append("peers[%r] must be a name (a non-empty string), got %r" % (address, name))
     return problems
 
 
@@ -573,7 +636,7 @@ def invalid_parameters(params):
             json.loads(to_native(body))
         except ValueError as exc:
             problems.append("probe_body is not JSON (%s); to send it as it is, set its Content-Type in probe_headers" % exc)
-    return problems + _query_problems(params)
+    return problems + _query_problems(params) + _peer_problems(params["peers"])
 
 
 def planned_checks(params):
@@ -660,8 +723,65 @@ def combine(ok, reason, queries):
     return False, "; ".join(failing)
 
 
-def make_check(params, sampler, probes, queries):
-    """(check entry, real requests) of one check: the source's numbers, the probes no source counted, the queries."""
+def traffic_entry(total, errors, error_rate, p95_ms, ok, reason):
+    """What a check records of the traffic it judged (the whole color's, or one peer's)."""
+    return {"requests": int(round(total)), "errors": int(round(errors)),
+            "error_rate": None if error_rate is None else round(error_rate, 4), "p95_ms": p95_ms, "ok": ok,
+            "reason": reason}
+
+
+def judge_peers(params, peer_sampler):
+    """(entries by address, failing reasons, MeasureError or None) of the peers of one check."""
+    if not params["peers"] or peer_sampler is None:
+        return {}, [], None
+    try:
+        numbers, error = peer_sampler.measure(), None
+    except MeasureError as exc:
+        numbers, error = {}, exc
+    entries, failing = {}, []
+    for address, name in params["peers"].items():
+        if address in numbers:
+            total, errors, p95 = numbers[address]
+            errors = min(errors, total)
+            ok, reason, error_rate, p95_ms = judge(params, total, errors, p95)
+        else:
+            total, errors, error_rate, p95_ms, ok = 0.0, 0.0, None, None, None
+            reason = "not measured: %s" % to_native(error) if error is not None else "no data for this peer"
+        entries[address] = dict(traffic_entry(total, errors, error_rate, p95_ms, ok, reason), name=name)
+        if ok is False:
+            failing.append("peer %s (%s): %s" % (address, name, reason))
+    return entries, failing, error
+
+
+def combine_peers(ok, reason, entries, failing, error, measured):
+    """The check's (ok, reason) once its peers are judged: any failing peer fails it. A peers' MeasureError counts
+    as the fleet-wide one does (inconclusive, or failing when the source is broken); it is only named when the
+    fleet-wide numbers were measured (``measured``), since otherwise their own error says it already."""
+    if not entries:
+        return ok, reason
+    if error is not None:
+        if ok is not False:
+            ok = False if error.failing else None
+        if measured:
+            reason += "; peers not measured: %s" % to_native(error)
+    if failing:
+        named = failing[:PEERS_NAMED]
+        if len(failing) > len(named):
+            named.append("and %d more failing peers" % (len(failing) - len(named)))
+        if ok is True:
+            return False, "; ".join(named)
+        if ok is None:
+            return False, "; ".join(named + [reason])
+        return False, "; ".join([reason] + named)
+    if error is None:
+        passed = sum(1 for entry in entries.values() if entry["ok"] is True)
+        reason += "; %d of %d peers passed, %d not judged" % (passed, len(entries), len(entries) - passed)
+    return ok, reason
+
+
+def make_check(params, sampler, probes, queries, peers=None):
+    """(check entry, real requests) of one check: the source's numbers, the probes no source counted, each peer's
+    numbers (``peers``, a per-peer sampler, with params["peers"]), the queries."""
     measure_error = None
     try:
         total, errors, p95 = sampler.measure()
@@ -682,23 +802,20 @@ def make_check(params, sampler, probes, queries):
     ok, reason, error_rate, p95_ms = judge(params, total, errors, p95)
     if measure_error is not None and ok is not False:
         ok, reason = (False if measure_error.failing else None), to_native(measure_error)
+    entries, failing, peer_error = judge_peers(params, peers)
+    ok, reason = combine_peers(ok, reason, entries, failing, peer_error, measure_error is None)
     results = [judge_query(*answer) for answer in (queries.evaluate() if queries else [])]
     ok, reason = combine(ok, reason, results)
     if ok is False and probes["failures"]:
         reason += "; last probe failure: %s" % probes["last_error"]
-    check = {
+    check = dict(traffic_entry(total, errors, error_rate, p95_ms, ok, reason), **{
         "at": format_time(utc_now()),
-        "requests": int(round(total)),
-        "errors": int(round(errors)),
-        "error_rate": None if error_rate is None else round(error_rate, 4),
-        "p95_ms": p95_ms,
-        "ok": ok,
-        "reason": reason,
         "probes_sent": probes["sent"],
         "probe_failures": probes["failures"],
         "judged_on": judged_on,
         "queries": results,
-    }
+        "peers": entries,
+    })
     real = 0 if judged_on == "probes" else total - own
     return check, real
 
@@ -731,10 +848,11 @@ def conclude(params, result, failed_check, probing):
 
 
 def run_metric_analysis(params, sampler, prober=None, queries=None, clock=time.monotonic, sleep=time.sleep,
-                        abort=None):
-    """The analysis of params["color"] with a sampler (start(), measure()), an optional prober (run(until)) and
-    optional query checks (evaluate()). ``abort`` is called, the moment a failing verdict is reached, to give traffic
-    back; it returns the RV(aborted) entry."""
+                        abort=None, peers=None):
+    """The analysis of params["color"] with a sampler (start(), measure()), an optional prober (run(until)),
+    optional query checks (evaluate()) and an optional per-peer sampler ``peers`` (start() and measure() after the
+    sampler's) that judges each of params["peers"]. ``abort`` is called, the moment a failing verdict is reached, to
+    give traffic back; it returns the RV(aborted) entry."""
     planned = planned_checks(params)
     result = no_analysis(checks_planned=planned, source_used=sampler.name)
     label = params["color"] + ("" if params["version"] is None else " " + params["version"])
@@ -742,6 +860,8 @@ def run_metric_analysis(params, sampler, prober=None, queries=None, clock=time.m
     failed_check = None
     try:
         sampler.start()
+        if peers is not None:
+            peers.start()
         probe_next = prober is not None
         for number in range(1, planned + 1):
             # Checks sit on a fixed grid from the start, so the time each check takes does not stretch the window.
@@ -751,7 +871,7 @@ def run_metric_analysis(params, sampler, prober=None, queries=None, clock=time.m
             else:
                 sleep(max(0.0, until - clock()))
                 probes = no_probes()
-            check, real = make_check(params, sampler, probes, queries)
+            check, real = make_check(params, sampler, probes, queries, peers)
             result["checks"].append(check)
             result["probes_sent"] += probes["sent"]
             result["probe_failures"] += probes["failures"]
@@ -782,6 +902,21 @@ class NoSource(Exception):
     pass
 
 
+def prometheus_range(params):
+    return params["prometheus_range"] or max(params["interval"], 15.0)
+
+
+def make_peer_sampler(params, sampler, client):
+    """The per-peer sampler that goes with the chosen ``sampler``; None without params["peers"], and with the app's
+    own metrics (which are not per peer)."""
+    if not params["peers"] or sampler.name == "app_metrics":
+        return None
+    if sampler.name == "lb_metrics":
+        return lb_peer_scrape_sampler(sampler, params["color"], params["peers"])
+    return lb_peer_prometheus_sampler(client, params["lb_job"], params["color"], prometheus_range(params),
+                                      params["peers"])
+
+
 def choose_sampler(params, client):
     """(sampler, warning or None) for params["source"]; raises NoSource when none can be used."""
     source, color, timeout = params["source"], params["color"], params["request_timeout"]
@@ -793,8 +928,7 @@ def choose_sampler(params, client):
     scrape = lb_scrape_sampler(params["admin_socket"], color, timeout)
     if source == "lb_metrics":
         return scrape, None
-    prometheus = lb_prometheus_sampler(client, params["lb_job"], color,
-                                       params["prometheus_range"] or max(params["interval"], 15.0))
+    prometheus = lb_prometheus_sampler(client, params["lb_job"], color, prometheus_range(params))
     up = "up%s == 1" % selector({"job": params["lb_job"]})
     try:
         present = bool(client.query(up))
@@ -875,8 +1009,11 @@ def main():
             checks_planned=planned_checks(params), decision_at=decision_at, decision_epoch=decision_epoch))
     if warning:
         module.warn(warning)
+    if params["peers"] and sampler.name == "app_metrics":
+        module.warn("peers is ignored with source app_metrics: the app's own metrics are not per peer")
     abort = (lambda: abort_switch(params)) if params["abort_to"] else None
-    result = run_metric_analysis(params, sampler, make_prober(params), make_queries(params, client), abort=abort)
+    result = run_metric_analysis(params, sampler, make_prober(params), make_queries(params, client), abort=abort,
+                                 peers=make_peer_sampler(params, sampler, client))
     if is_failure(params, result["verdict"]):
         module.fail_json(changed=bool(result["aborted"] and result["aborted"]["switched"]), **result)
     module.exit_json(changed=False, **result)

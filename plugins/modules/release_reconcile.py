@@ -78,6 +78,14 @@ options:
     description: The container label that holds the version it runs.
     type: str
     default: io.ragops.version
+  hosts:
+    description:
+      - A fleet's app hosts, each with what C(community.docker.docker_container_info) found for each color there,
+        by host name then color (V(blue) and V(green), each a container or null); only C(State), C(Config.Labels)
+        and C(Image) are read. Given, the Docker socket is not read, and a color counts as running a version only
+        when every app host runs it; the hosts that differ are named in RV(drift).
+      - Omit on one host.
+    type: dict
   timeout:
     description: Seconds allowed for each call to nginx and Docker.
     type: float
@@ -183,7 +191,11 @@ from ansible_collections.ragops.platform.plugins.module_utils._docker_engine imp
 )
 from ansible_collections.ragops.platform.plugins.module_utils._nginx_admin import AdminError, NginxAdmin
 from ansible_collections.ragops.platform.plugins.module_utils._platform import ADMIN_SOCKET, COLORS
-from ansible_collections.ragops.platform.plugins.module_utils._reconcile import assess, interrupted_entry_fields
+from ansible_collections.ragops.platform.plugins.module_utils._reconcile import (
+    assess,
+    container_line,
+    interrupted_entry_fields,
+)
 from ansible_collections.ragops.platform.plugins.module_utils._release_record import (
     DEFAULT_PATH,
     NewerSchemaError,
@@ -208,6 +220,7 @@ def argument_spec():
         live_color_file=dict(type="path"),
         container_prefix=dict(type="str", default="ragops-app-"),
         version_label=dict(type="str", default="io.ragops.version"),
+        hosts=dict(type="dict"),
         timeout=dict(type="float", default=5),
     )
 
@@ -219,6 +232,9 @@ def invalid_parameters(params):
         problems.append("close needs lock_id, the deploy lock this run holds: only the lock holder closes an attempt")
     if params["timeout"] <= 0:
         problems.append("timeout must be more than 0, not %s" % params["timeout"])
+    for host, found in sorted((params.get("hosts") or {}).items()):
+        if not isinstance(found, dict) or any(color not in COLORS for color in found):
+            problems.append("hosts.%s must map blue and green to a container (or null), not %r" % (host, found))
     return problems
 
 
@@ -233,6 +249,36 @@ def container_view(inspected, version_label):
             "image_id": inspected.get("Image")}
 
 
+def fleet_view(hosts, version_label):
+    """Each color over a fleet's app hosts as one container view, its lines per host, and where the hosts differ.
+
+    A color runs a version only when every app host runs it: a host without it, or stopped, makes it not running;
+    hosts with different versions make its version unknown (None)."""
+    merged, lines, drift = {}, [], []
+    for color in COLORS:
+        views = [(host, container_view((found or {}).get(color), version_label))
+                 for host, found in sorted(hosts.items())]
+        lines.extend("%s %s" % (host, container_line(color, view)) for host, view in views)
+        present = [view for _host, view in views if view["exists"]]
+        if not present:
+            merged[color] = {"exists": False}
+            continue
+        versions = sorted({str(view.get("version")) for view in present})
+        images = {view.get("image_id") for view in present}
+        idle_hosts = [host for host, view in views if not (view["exists"] and view["running"])]
+        merged[color] = {
+            "exists": True, "running": not idle_hosts,
+            "status": "running" if not idle_hosts else "not running on %s" % ", ".join(idle_hosts),
+            "health": present[0].get("health") if len({view.get("health") for view in present}) == 1 else None,
+            "version": present[0].get("version") if len(versions) == 1 else None,
+            "image_id": present[0].get("image_id") if len(images) == 1 else None,
+        }
+        if len(versions) > 1:
+            drift.append("the app hosts run different versions on %s: %s" % (color, "; ".join(
+                "%s %s" % (host, view.get("version") if view["exists"] else "none") for host, view in views)))
+    return merged, lines, drift
+
+
 def read_views(params, nginx_live, inspect):
     """nginx's live color (or the error), each color's container, and nginx's persisted color."""
     nginx_color, nginx_error = None, None
@@ -241,7 +287,7 @@ def read_views(params, nginx_live, inspect):
     except AdminError as exc:
         nginx_error = str(exc)
     containers = {}
-    for color in COLORS:
+    for color in () if params.get("hosts") else COLORS:
         try:
             containers[color] = container_view(inspect(params["container_prefix"] + color), params["version_label"])
         except DockerEngineError as exc:
@@ -303,9 +349,15 @@ def run_release_reconcile(params, nginx_live, inspect, check_mode=False, now=utc
 
 def _assess(params, record, nginx_live, inspect, now):
     nginx_color, nginx_error, containers, persisted = read_views(params, nginx_live, inspect)
+    lines, drift = None, []
+    if params.get("hosts"):
+        containers, lines, drift = fleet_view(params["hosts"], params["version_label"])
     lock = DeployLock(params["path"], now=now).describe()
-    return assess(record.load(), lock, nginx_color, nginx_error, containers, persisted_color=persisted,
-                  our_lock_id=params["lock_id"])
+    found = assess(record.load(), lock, nginx_color, nginx_error, containers, persisted_color=persisted,
+                   our_lock_id=params["lock_id"])
+    if lines is not None:
+        found = dict(found, containers=lines, drift=found["drift"] + drift)
+    return found
 
 
 def _close(params, record, found, check_mode, now):

@@ -81,6 +81,13 @@ options:
   image_id:
     description: The Docker image id of O(version) (C(sha256:...)).
     type: str
+  hosts:
+    description:
+      - With O(state=live) and O(state=commit), each app host of a fleet with what it runs, by host name, each
+        C(color) and C(version), or C(behind) true and a C(reason) for a host the release did not reach; kept in the
+        live slot as C(hosts).
+      - Omit on one host; the same color and version with another view updates the live slot in place.
+    type: dict
   outcome:
     description:
       - The outcome of the attempt. Required with O(state=record) and O(state=commit).
@@ -369,6 +376,7 @@ def argument_spec():
         from_version=dict(type="str"),
         lock_id=dict(type="str"),
         needs_analysis=dict(type="bool", default=True),
+        hosts=dict(type="dict"),
         mode=dict(type="str", default="0644"),
     )
     return spec
@@ -510,7 +518,7 @@ def _plan(params, current, now):
 
 def _plan_live(params, current, now):
     color, version, image_id = params["color"], params["version"], params["image_id"]
-    updated, changed = plan_live(current, color, version, image_id, now)
+    updated, changed = plan_live(current, color, version, image_id, now, hosts=params["hosts"])
     before_color, before_version = params["previous_color"], params["previous_version"]
     if params["state"] == "commit" and before_version is not None \
             and (before_color, before_version) != (color, version):

@@ -103,3 +103,32 @@ def partition(lb: str, app: str, cut: bool, check: bool = True) -> None:
     failed switch between them; the app host itself runs on and still reaches the others."""
     rule = [part.format(address=address(app)) for part in PARTITION_RULE]
     on_host(lb, "iptables", "-I" if cut else "-D", *rule, check=check)
+
+
+RELEASE_PATH = "/opt/ragops/release"
+
+
+def release_state() -> dict:
+    """The fleet's release record (state.json on the release host, the first load balancer)."""
+    return json.loads(on_host(LB, "cat", f"{RELEASE_PATH}/state.json").stdout)
+
+
+def release_history() -> list[dict]:
+    out = on_host(LB, "cat", f"{RELEASE_PATH}/history.jsonl", check=False).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def running_version(host: str, color: str) -> str | None:
+    """The version the color's container runs on the host, or None when it does not run."""
+    found = inspect(host, f"ragops-app-{color}")
+    if not found or not found["State"]["Running"]:
+        return None
+    return found["Config"]["Labels"].get("io.ragops.version")
+
+
+def wait_for_engine(host: str, timeout: float = 60) -> None:
+    """Poll until the host's own Docker engine answers (after start_host)."""
+    deadline = time.monotonic() + timeout
+    while on_host(host, "docker", "info", check=False).returncode != 0:
+        assert time.monotonic() < deadline, f"{host}'s engine does not answer after its restart"
+        time.sleep(0.2)

@@ -74,6 +74,9 @@ def test_deploy_1_1_0_under_load_fails_no_request():
     assert (state["previous"]["color"], state["previous"]["version"]) == ("blue", "1.0.0")
     entry = history()[-1]
     assert (entry["action"], entry["outcome"], entry["version"]) == ("deploy", "success", "1.1.0")
+    # Compared with the fleet's deploy of the same versions in the same CI run (molecule/fleet).
+    print(f"SINGLE-HOST deploy 1.0.0 -> 1.1.0: run {result.seconds:.1f} s, recorded {entry['duration']} s; "
+          f"{summary['failed']} failed of {summary['sent']}")
     assert {"start", "health_gate", "smoke", "switch", "analysis"} <= set(entry["phases"]), entry
     assert entry["image_id"].startswith("sha256:")
     assert not lock_held()

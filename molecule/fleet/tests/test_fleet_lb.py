@@ -5,11 +5,13 @@ and reported, and comes back when it answers again. Figures are printed (pytest 
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
-from fleet_harness import (APPS, HOST_PORTS, LB, PUBLIC_URL, access_log, address, admin, inspect, kill_host,
-                           on_host, partition, peer, served_by, start_host, tries_to, wait_for_peer)
+from fleet_harness import (APPS, HOST_PORTS, LB, PUBLIC_URL, access_log, address, admin, container, inspect,
+                           kill_host, on_host, partition, peer, served_by, start_host, tries_to, wait_for_engine,
+                           wait_for_peer)
 from release_harness import describe, load
 
 # Out of rotation: the active check runs every second with a 1 s timeout (nginx_peer_check_*), so a peer that stops
@@ -44,6 +46,31 @@ def test_the_load_balancer_knows_every_app_host_and_both_are_healthy():
         assert [p["address"] for p in peers[color]] == [f"{address(app)}:{HOST_PORTS[color]}" for app in APPS]
     for app in APPS:
         assert peer(live_color(), app)["healthy"], admin("/peers")
+
+
+def scraped() -> dict[tuple[str, str], str]:
+    """(job, "host color") -> health of each active target of the monitoring host's Prometheus (lb1, on its own
+    loopback, where it listens)."""
+    out = on_host(LB, "curl", "-sS", "--max-time", "5", "http://127.0.0.1:9090/api/v1/targets?state=active").stdout
+    targets = json.loads(out)["data"]["activeTargets"]
+    return {(t["labels"]["job"], t["labels"].get("host", "") + " " + t["labels"].get("color", "")): t["health"]
+            for t in targets}
+
+
+def test_the_monitoring_host_scrapes_every_host_of_the_fleet():
+    color = live_color()
+    wanted = {("node", container(host) + " ") for host in (LB, *APPS)}
+    wanted |= {("ragops-lb", container(LB) + " "), ("nginx", container(LB) + " "), ("redis", container(LB) + " ")}
+    wanted |= {("rag-app", f"{container(app)} {color}") for app in APPS}
+    deadline = time.monotonic() + 60
+    while True:
+        found = scraped()
+        missing = {target: found.get(target, "absent") for target in wanted if found.get(target) != "up"}
+        if not missing:
+            break
+        assert time.monotonic() < deadline, f"not scraped (or not up) after 60 s: {missing}; all: {found}"
+        time.sleep(1)
+    print("scraped and up:", sorted(wanted))
 
 
 def test_keep_alive_posts_are_spread_over_both_app_hosts():
@@ -95,13 +122,6 @@ def fault_drill(name: str, app: str, cause, heal, ready_again) -> None:
     print(f"{name}: healthy again {back_at - healed_at:.2f} s after the heal; then {describe(again)}")
     assert again["failed"] == 0, describe(again)
     assert served_by(access_log(since), app), f"{name}: {app} gets no traffic after it came back"
-
-
-def wait_for_engine(app: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while on_host(app, "docker", "info", check=False).returncode != 0:
-        assert time.monotonic() < deadline, f"{app}'s engine does not answer after its restart"
-        time.sleep(0.2)
 
 
 @pytest.mark.parametrize("app", ["app2"])

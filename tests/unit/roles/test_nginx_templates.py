@@ -22,6 +22,9 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import init_plugin_loader
 from ansible.template import Templar, trust_as_template
 
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support import luajit
+from ansible_collections.ragops.platform.tests.unit.plugins.test_support.fake_nginx import LBMetrics
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 ROLE = os.path.join(ROOT, "roles", "nginx")
 ADMIN_TOKEN = "admin-T0ken.value~+/="
@@ -47,7 +50,11 @@ STACK = {
     "ragops_tls_enabled": False,
     "ragops_public_tls_port": 443,
     "ragops_log_max_size": "10m",
+    "ragops_metrics_publish_address": "",
+    "ragops_lb_metrics_host_port": 8081,
+    "ragops_monitoring_host": "host1",
     "inventory_hostname": "host1",
+    "hostvars": {"host1": {}},
     "ansible_managed": "Ansible managed",
     "ragops_admin_token": ADMIN_TOKEN,
     "other_token": OTHER_TOKEN,
@@ -355,7 +362,7 @@ def test_nginx_routes_maps_the_workload_and_is_documented():
     with open(os.path.join(ROLE, "defaults", "main.yml"), encoding="utf-8") as fh:
         defaults = yaml.safe_load(fh)
     assert defaults["nginx_routes"] == "{{ ragops_app.routes | default([]) }}"
-    assert defaults["nginx_traffic_metrics_enabled"] is True and defaults["nginx_traffic_metrics_dict_size"] == "1m"
+    assert defaults["nginx_traffic_metrics_enabled"] is True and defaults["nginx_traffic_metrics_dict_size"] == "8m"
     with open(os.path.join(ROLE, "meta", "argument_specs.yml"), encoding="utf-8") as fh:
         options = yaml.safe_load(fh)["argument_specs"]["main"]["options"]
     spec = options["nginx_routes"]
@@ -364,3 +371,170 @@ def test_nginx_routes_maps_the_workload_and_is_documented():
     assert spec["options"]["match"]["choices"] == ["prefix", "exact"] and spec["options"]["match"]["default"] == "prefix"
     assert spec["options"]["methods"]["default"] == ["GET", "HEAD"]
     assert spec["options"]["token"]["type"] == "str"
+
+
+# The Lua modules themselves, run in LuaJIT against a fake ngx (test_support/luajit.py): nginx -t does not compile
+# init_by_lua, so this is where a Lua mistake shows before a deploy.
+
+needs_luajit = pytest.mark.skipif(not luajit.available(), reason="libluajit-5.1 is not installed")
+
+
+def _size_bytes(size):
+    number, unit = re.match(r"^([0-9]+)([kmg]?)$", str(size).lower()).groups()
+    return int(number) * {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}[unit]
+
+
+def test_the_traffic_dict_holds_a_full_fleet_of_peers():
+    with open(os.path.join(ROLE, "defaults", "main.yml"), encoding="utf-8") as fh:
+        defaults = yaml.safe_load(fh)
+    # Each key is a 128-byte slab (rbtree node 32 + dict node 36 + key <= 36 + number 8); a 4 KiB page holds 32 of
+    # them plus a 24-byte page descriptor. Per peer and color: 5 classes, 12 buckets, 1 sum.
+    keys = defaults["nginx_max_peers_per_color"] * 2 * (5 + len(BUCKETS) + 1 + 1) + 3 * (5 + len(BUCKETS) + 1 + 1)
+    slots = _size_bytes(defaults["nginx_traffic_metrics_dict_size"]) // (4096 + 24) * 32
+    assert slots >= 1.5 * keys, (slots, keys)
+
+
+@pytest.fixture
+def lua():
+    if not luajit.available():
+        pytest.skip("libluajit-5.1 is not installed")
+    state = luajit.LuaState()
+    yield state
+    state.close()
+
+
+def load_live(lua, peers):
+    """ragops.live as rendered, with ``peers`` ({color: [host:port]}) in its dict as PUT /peers leaves them."""
+    lua.run(render("nginx.conf.d/live.lua.j2"), "live.lua")
+    set_peers(lua, peers)
+
+
+def set_peers(lua, peers):
+    text = "".join("%s %s\n" % (color, addr) for color in ("blue", "green") for addr in peers.get(color, []))
+    lua.run('ngx.shared.ragops:set("peers", %s) ngx.shared.ragops:incr("peers_generation", 1, 0)'
+            % luajit.lua_string(text))
+
+
+def load_traffic(lua):
+    lua.run(render("nginx.conf.d/traffic.lua.j2"), "traffic.lua")
+
+
+def request(lua, color, status, seconds, upstream_addr):
+    """One request through ragops.traffic's log phase."""
+    lua.run("ngx.var.ragops_routed_color = %s ngx.var.status = %s ngx.var.request_time = %s "
+            "ngx.var.upstream_addr = %s require('ragops.traffic').log()" % (
+                luajit.lua_string(color), luajit.lua_string(str(status)), luajit.lua_string(repr(seconds)),
+                "nil" if upstream_addr is None else luajit.lua_string(upstream_addr)))
+
+
+def scrape(lua):
+    lua.run("ngx_test.out = nil require('ragops.traffic').metrics()")
+    return lua.run("return ngx_test.out")
+
+
+def sample_lines(text):
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
+@needs_luajit
+def test_the_lua_modules_compile(lua):
+    for name in ("live.lua.j2", "traffic.lua.j2", "auth.lua.j2"):
+        assert lua.compile_error(render("nginx.conf.d/" + name), name) is None
+
+
+# (routed color, status, request_time, $upstream_addr, the peer that answered)
+TRAFFIC = [
+    ("green", 200, 0.003, "172.31.240.21:8002", "172.31.240.21:8002"),
+    ("green", 502, 0.25, "172.31.240.21:8002, 172.31.240.22:8002", "172.31.240.22:8002"),
+    ("green", 200, 0.5, "172.31.240.22:8002", "172.31.240.22:8002"),
+    ("green", 404, 12.0, "172.31.240.22:8002", "172.31.240.22:8002"),
+    ("blue", 500, 3.0, "172.31.240.21:8001", "172.31.240.21:8001"),
+    ("green", 200, 0.02, "172.31.240.99:8002", "172.31.240.99:8002"),  # answered, but no longer configured
+    ("", 404, 0.001, None, None),  # nginx answered itself: color none, no peer
+    ("", 429, 0.001, "", None),
+    ("green", 502, 0.001, None, None),  # no peer could be tried: the color only
+]
+PEERS = {"blue": ["172.31.240.21:8001"], "green": ["172.31.240.21:8002", "172.31.240.22:8002", "172.31.240.23:8002"]}
+
+
+def expected_metrics():
+    """The tests' fake nginx metrics after TRAFFIC, with PEERS configured."""
+    metrics = LBMetrics(peers=PEERS)
+    for color, status, seconds, dummy, peer in TRAFFIC:
+        metrics.observe(color or "none", status, seconds, 1, peer=peer)
+    return metrics
+
+
+@needs_luajit
+def test_traffic_counts_the_peer_that_answered_and_exports_the_configured_peers(lua):
+    load_live(lua, PEERS)
+    load_traffic(lua)
+    for color, status, seconds, upstream_addr, dummy in TRAFFIC:
+        request(lua, color, status, seconds, upstream_addr)
+    text = scrape(lua)
+    # The same samples as the tests' fake nginx (test_support/fake_nginx.py), fleet-wide and per peer.
+    assert sample_lines(text) == sample_lines(expected_metrics().render())
+    lines = text.splitlines()
+    assert 'ragops_lb_peer_requests_total{color="green",peer="172.31.240.22:8002",status_class="5xx"} 1' in lines
+    assert 'ragops_lb_peer_requests_total{color="green",peer="172.31.240.23:8002",status_class="2xx"} 0' in lines
+    assert 'ragops_lb_peer_request_duration_seconds_count{color="green",peer="172.31.240.22:8002"} 3' in lines
+    assert 'ragops_lb_peer_request_duration_seconds_sum{color="blue",peer="172.31.240.21:8001"} 3.000000' in lines
+    assert "172.31.240.99:8002" not in text, "a peer nginx no longer routes to is not exported"
+    # The fleet-wide families come first, as before the per-peer ones existed.
+    assert lines.index("# TYPE ragops_lb_requests_total counter") < \
+        lines.index("# TYPE ragops_lb_request_duration_seconds histogram") < \
+        lines.index("# TYPE ragops_lb_peer_requests_total counter") < \
+        lines.index("# TYPE ragops_lb_peer_request_duration_seconds histogram")
+    assert lua.run("return table.concat(ngx_test.logs, '|')").count("not counted") == 0
+
+
+@needs_luajit
+def test_the_fleet_wide_series_are_those_of_before(lua):
+    load_live(lua, PEERS)
+    load_traffic(lua)
+    request(lua, "green", 503, 0.07, "172.31.240.21:8002")
+    lines = scrape(lua).splitlines()
+    fleet = lines[:lines.index("# HELP ragops_lb_peer_requests_total Requests answered on nginx's public listener, by "
+                               "the peer that answered (the last try), its color and the status class the client got.")]
+    assert fleet[:2] == [
+        "# HELP ragops_lb_requests_total Requests answered on nginx's public listener, by the color nginx routed them"
+        " to (none: nginx answered itself) and the status class the client got.",
+        "# TYPE ragops_lb_requests_total counter"]
+    assert 'ragops_lb_requests_total{color="green",status_class="5xx"} 1' in fleet
+    assert 'ragops_lb_request_duration_seconds_bucket{color="green",le="0.05"} 0' in fleet
+    assert 'ragops_lb_request_duration_seconds_bucket{color="green",le="0.1"} 1' in fleet
+    assert 'ragops_lb_request_duration_seconds_sum{color="green"} 0.070000' in fleet
+    assert len(fleet) == 2 + 3 * 5 + 2 + 3 * (12 + 2)
+
+
+@needs_luajit
+def test_a_removed_peer_disappears_and_comes_back_with_its_counts(lua):
+    load_live(lua, PEERS)
+    load_traffic(lua)
+    request(lua, "green", 200, 0.01, "172.31.240.23:8002")
+    assert 'peer="172.31.240.23:8002",status_class="2xx"} 1' in scrape(lua)
+    set_peers(lua, {"blue": PEERS["blue"], "green": PEERS["green"][:2]})
+    assert "172.31.240.23:8002" not in scrape(lua)
+    set_peers(lua, PEERS)
+    assert 'peer="172.31.240.23:8002",status_class="2xx"} 1' in scrape(lua)
+
+
+@needs_luajit
+def test_traffic_finds_the_live_module_loaded_after_it_or_none(lua):
+    load_traffic(lua)
+    request(lua, "green", 200, 0.01, "172.31.240.21:8002")
+    alone = scrape(lua)
+    assert "ragops_lb_peer_" not in alone and 'ragops_lb_requests_total{color="green",status_class="2xx"} 1' in alone
+    load_live(lua, PEERS)
+    assert 'ragops_lb_peer_requests_total{color="green",peer="172.31.240.21:8002",status_class="2xx"} 1' in scrape(lua)
+
+
+@needs_luajit
+def test_peer_keys_fit_a_128_byte_slab(lua):
+    load_traffic(lua)
+    request(lua, "green", 200, 20.0, "10.0.0.1:8001, 255.255.255.255:65535")
+    keys = lua.run("local t = {} for key in pairs(ngx.shared.ragops_traffic.data) do "
+                   "if key:sub(1, 5) == 'peer:' then t[#t + 1] = key end end table.sort(t) return table.concat(t, ' ')")
+    assert keys.split() == ["peer:green:255.255.255.255:65535:2xx", "peer:green:255.255.255.255:65535:b12",
+                            "peer:green:255.255.255.255:65535:sum"]
+    assert max(len(key) for key in keys.split()) <= 36

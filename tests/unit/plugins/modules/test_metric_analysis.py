@@ -477,7 +477,40 @@ def test_app_metrics_names_are_options(servers, capsys):
     assert default_names["msg"].endswith("has no rag_build_info: is it the app's metrics URL?")
 
 
+# Per peer, through the module (run_metric_analysis covers the rules: test_metric_analysis_run)
+
+FLEET = {"172.31.240.21:8002": "ragops-fleet-app1", "172.31.240.22:8002": "ragops-fleet-app2"}
+
+
+def test_a_bad_app_host_fails_the_analysis_and_gives_traffic_back(nginx, capsys):
+    nginx.metrics.peers = {"green": list(FLEET)}
+    nginx.metrics.per_scrape = [{("green", "172.31.240.21:8002"): (100, 0, 0.01),
+                                 ("green", "172.31.240.22:8002"): (100, 0, 0.01)},
+                                {("green", "172.31.240.21:8002"): (200, 0, 0.01),
+                                 ("green", "172.31.240.22:8002"): (40, 12, 0.01)}]
+    result = analyse(capsys, source="lb_metrics", admin_socket=nginx.socket_path, peers=FLEET, abort_to="blue")
+    assert result["failed"] is True and result["verdict"] == "fail" and len(result["checks"]) == 2, result
+    second = result["checks"][1]
+    assert (second["requests"], second["errors"]) == (240, 12)
+    assert second["peers"]["172.31.240.22:8002"]["ok"] is False
+    assert result["msg"].startswith("metric analysis of green via lb_metrics: fail: peer 172.31.240.22:8002 "
+                                    "(ragops-fleet-app2): error rate 30.0% > 5.0% at check 2/6 (240 requests)")
+    assert result["aborted"]["switched"] is True and nginx.color == "blue"
+    assert nginx.metrics.scrapes == 3, "one scrape per check for the color and its peers"
+
+
+def test_peers_are_ignored_with_app_metrics_with_a_warning(servers, capsys, monkeypatch):
+    warnings = []
+    monkeypatch.setattr(metric_analysis.AnsibleModule, "warn", lambda module, text: warnings.append(text))
+    fake = app(servers, per_scrape=[(50, 0, 0.02)])
+    result = from_app(fake, capsys, peers=FLEET)
+    assert not result.get("failed"), result
+    assert all(check["peers"] == {} for check in result["checks"])
+    assert warnings == ["peers is ignored with source app_metrics: the app's own metrics are not per peer"]
+
+
 @pytest.mark.parametrize("args, message", [
+    ({"peers": {"172.31.240.22": "app2"}}, "peers: '172.31.240.22' is not a peer address host:port"),
     ({"app_requests_metric": "rag requests"}, "app_requests_metric is not a Prometheus metric name: 'rag requests'"),
     ({"app_endpoint_label": "9x"}, "app_endpoint_label is not a Prometheus label name: '9x'"),
     ({"color_header": "X Color"}, "color_header must be an HTTP header name, got 'X Color'"),

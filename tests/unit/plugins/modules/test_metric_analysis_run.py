@@ -459,3 +459,191 @@ def test_a_passing_verdict_never_aborts(nginx):
     values = params(source="lb_metrics", admin_socket=nginx.socket_path, abort_to="blue")
     result = run(values, lb_source(values), TrafficTime(busy(nginx)), abort=lambda: pytest.fail("aborted"))
     assert result["verdict"] == "pass" and result["aborted"] is None and nginx.puts == []
+
+
+# Per peer (peers): each app host of the color judged on its own
+
+APP1, APP2, APP3 = "172.31.240.21:8002", "172.31.240.22:8002", "172.31.240.23:8002"
+FLEET = {APP1: "ragops-fleet-app1", APP2: "ragops-fleet-app2", APP3: "ragops-fleet-app3"}
+
+
+def fleet_params(nginx, peers=None, **overrides):
+    nginx.metrics.peers = {"green": list(FLEET), "blue": ["172.31.240.21:8001"]}
+    return params(source="lb_metrics", admin_socket=nginx.socket_path, peers=dict(peers or FLEET), **overrides)
+
+
+def fleet_run(values, fake_time, **kwargs):
+    """run_metric_analysis with the sampler and the per-peer sampler the module would choose."""
+    client = PrometheusClient(values["prometheus_url"], 2)
+    sampler, dummy = metric_analysis.choose_sampler(values, client)
+    peers = metric_analysis.make_peer_sampler(values, sampler, client)
+    return run(values, sampler, fake_time, peers=peers, **kwargs)
+
+
+def per_peer(nginx, traffic):
+    """An on_sleep move: {peer: (requests, errors, latency)} of green in the interval, plus blue's own traffic."""
+    def move(numbers):
+        for peer, (requests, errors, latency) in sorted(numbers.items()):
+            nginx.metrics.add("green", requests, errors, latency, peer=peer)
+        nginx.metrics.add("blue", 300, 300, 9.0, peer="172.31.240.21:8001")  # the other color never counts
+    return moving(traffic, move)
+
+
+def test_one_bad_peer_fails_the_check_while_the_fleet_passes(nginx):
+    values = fleet_params(nginx)
+    good = {APP1: (100, 0, 0.02), APP2: (100, 0, 0.02), APP3: (100, 1, 0.02)}
+    bad = {APP1: (100, 0, 0.02), APP2: (40, 12, 0.02), APP3: (100, 0, 0.02)}  # 12 of 240: 5.0% fleet-wide
+    result = fleet_run(values, TrafficTime(per_peer(nginx, [good, bad])))
+    assert result["verdict"] == "fail" and len(result["checks"]) == 2 and result["failing_checks"] == 1
+    first, second = result["checks"]
+    assert first["ok"] is True
+    assert first["reason"] == "error rate 0.3% <= 5.0%, p95 latency 24.2 ms <= 1000 ms; 3 of 3 peers passed, 0 not judged"
+    assert (second["requests"], second["errors"], second["error_rate"]) == (240, 12, 0.05), "fleet-wide within bounds"
+    assert second["ok"] is False
+    assert second["reason"] == "peer 172.31.240.22:8002 (ragops-fleet-app2): error rate 30.0% > 5.0%"
+    assert second["peers"][APP2] == {"name": "ragops-fleet-app2", "requests": 40, "errors": 12, "error_rate": 0.3,
+                                     "p95_ms": 24.25, "ok": False, "reason": "error rate 30.0% > 5.0%"}
+    assert second["peers"][APP1]["ok"] is True and second["peers"][APP1]["requests"] == 100
+    assert sorted(second["peers"]) == sorted(FLEET)
+    assert result["msg"] == "metric analysis of green via lb_metrics: fail: peer 172.31.240.22:8002 " \
+                            "(ragops-fleet-app2): error rate 30.0% > 5.0% at check 2/3 (240 requests)"
+    assert nginx.metrics.scrapes == 3, "one scrape per check for the color and all its peers"
+
+
+def test_a_peer_below_min_samples_is_not_judged(nginx):
+    values = fleet_params(nginx, window=1.0)
+    traffic = {APP1: (100, 0, 0.02), APP2: (100, 0, 0.02), APP3: (10, 5, 3.0)}  # APP3: half errors, slow, but 10
+    result = fleet_run(values, TrafficTime(per_peer(nginx, [traffic])))
+    assert result["verdict"] == "pass", result["msg"]
+    check = result["checks"][0]
+    assert check["ok"] is True and check["reason"].endswith("; 2 of 3 peers passed, 1 not judged")
+    assert check["peers"][APP3] == {"name": "ragops-fleet-app3", "requests": 10, "errors": 5, "error_rate": 0.5,
+                                    "p95_ms": 4875.0, "ok": None, "reason": "10 requests < min_samples 20"}
+
+
+def test_a_slow_peer_fails_on_its_p95_and_a_failing_fleet_names_both(nginx):
+    values = fleet_params(nginx)
+    traffic = {APP1: (100, 20, 0.02), APP2: (100, 0, 0.02), APP3: (50, 0, 3.0)}
+    result = fleet_run(values, TrafficTime(per_peer(nginx, [traffic])))
+    check = result["checks"][0]
+    assert check["ok"] is False and check["reason"] == (
+        "error rate 8.0% > 5.0%; p95 latency 4375 ms > 1000 ms; "
+        "peer 172.31.240.21:8002 (ragops-fleet-app1): error rate 20.0% > 5.0%; "
+        "peer 172.31.240.23:8002 (ragops-fleet-app3): p95 latency 4875 ms > 1000 ms")
+
+
+def test_a_peer_without_data_is_not_judged(nginx):
+    values = fleet_params(nginx, peers=dict(FLEET, **{"172.31.240.99:8002": "ragops-fleet-app9"}), window=1.0)
+    result = fleet_run(values, TrafficTime(per_peer(nginx, [{APP1: (100, 0, 0.02)}])))
+    check = result["checks"][0]
+    assert check["ok"] is True and check["peers"]["172.31.240.99:8002"] == {
+        "name": "ragops-fleet-app9", "requests": 0, "errors": 0, "error_rate": None, "p95_ms": None, "ok": None,
+        "reason": "no data for this peer"}
+    assert check["reason"].endswith("; 1 of 4 peers passed, 3 not judged")
+
+
+def test_many_failing_peers_are_counted_after_the_first_five(nginx):
+    fleet = dict(("172.31.240.%d:8002" % n, "app%d" % n) for n in range(1, 9))
+    nginx.metrics.peers = {"green": list(fleet)}
+    values = params(source="lb_metrics", admin_socket=nginx.socket_path, peers=fleet, window=1.0)
+    result = fleet_run(values, TrafficTime(per_peer(nginx, [dict((peer, (30, 30, 0.01)) for peer in fleet)])))
+    reason = result["checks"][0]["reason"]
+    assert reason.startswith("error rate 100.0% > 5.0%; peer 172.31.240.1:8002 (app1): error rate 100.0% > 5.0%; ")
+    assert reason.count("peer 172.") == 5 and reason.endswith("; and 3 more failing peers")
+    assert [entry["ok"] for entry in result["checks"][0]["peers"].values()] == [False] * 8
+
+
+def test_peers_not_measured_make_a_passing_check_inconclusive(nginx):
+    values = fleet_params(nginx, window=1.0, on_inconclusive="pass")
+
+    class Broken(object):
+        def __init__(self, failing):
+            self.failing = failing
+
+        def start(self):
+            return None
+
+        def measure(self):
+            raise metric_analysis.MeasureError("peers: boom", failing=self.failing)
+
+    for failing, ok in ((False, None), (True, False)):
+        nginx.metrics.add("green", 100, 0, 0.02)
+        result = run(values, lb_source(values), TrafficTime(busy(nginx)), peers=Broken(failing))
+        check = result["checks"][0]
+        assert check["ok"] is ok and check["reason"].endswith("; peers not measured: peers: boom")
+        assert set(entry["reason"] for entry in check["peers"].values()) == {"not measured: peers: boom"}
+        assert all(entry["ok"] is None for entry in check["peers"].values())
+
+
+def test_a_missing_baseline_is_named_once_for_the_color_and_its_peers(nginx):
+    values = fleet_params(nginx, window=2.0, on_inconclusive="pass")
+    client = PrometheusClient(values["prometheus_url"], 2)
+    sampler = lb_source(values)
+    peers = metric_analysis.make_peer_sampler(values, sampler, client)
+    nginx.metrics.available = False
+
+    def interval(numbers):
+        nginx.metrics.available = True
+        for peer, (requests, errors, latency) in numbers.items():
+            nginx.metrics.add("green", requests, errors, latency, peer=peer)
+
+    traffic = [{APP1: (50, 0, 0.01)}, {APP1: (60, 30, 0.01)}]
+    result = run(values, sampler, TrafficTime(moving(traffic, interval)), peers=peers)
+    first, second = result["checks"]
+    assert first["ok"] is None and first["reason"] == \
+        "baseline scrape of nginx /metrics on %s missing; measuring from the next check" % nginx.socket_path
+    assert first["peers"][APP1]["reason"].startswith("not measured: baseline scrape of nginx /metrics on ")
+    assert second["ok"] is False and second["reason"].startswith("error rate 50.0% > 5.0%; peer 172.31.240.21:8002")
+
+
+def test_prometheus_judges_each_peer_with_one_query_per_number(prometheus):
+    values = params(source="prometheus", prometheus_url=prometheus.url, peers=dict(FLEET))
+    client = PrometheusClient(prometheus.url, 2)
+    sampler, dummy = metric_analysis.choose_sampler(values, client)
+    peers = metric_analysis.make_peer_sampler(values, sampler, client)
+    prometheus.answer.traffic["green"] = (300.0, 9.0, 0.05)
+    per_check = [{APP1: (100.0, 0.0, 0.05), APP2: (100.0, 0.0, 0.05), APP3: (100.0, 0.0, 0.05)},
+                 {APP1: (100.0, 0.0, 0.05), APP2: (100.0, 0.0, 0.05), APP3: (100.0, 9.0, 0.05)}]
+    fake_time = TrafficTime(moving(per_check, lambda numbers: prometheus.answer.peer_traffic.update(green=numbers)))
+    result = run(values, sampler, fake_time, peers=peers)
+    assert result["verdict"] == "fail" and len(result["checks"]) == 2
+    first, second = result["checks"]
+    assert first["ok"] is True and first["reason"].endswith("; 3 of 3 peers passed, 0 not judged")
+    assert second["peers"][APP3]["ok"] is False and second["peers"][APP3]["error_rate"] == 0.09
+    assert second["reason"] == "peer 172.31.240.23:8002 (ragops-fleet-app3): error rate 9.0% > 5.0%"
+    peer_queries = [query for query in prometheus.queries if "ragops_lb_peer_" in query]
+    assert len(peer_queries) == 6, "one query per number for the three peers, at each of the two checks"
+    assert all("sum by (peer" in query and 'color="green"' in query for query in peer_queries)
+
+
+def test_peers_are_ignored_with_the_app_metrics_source(nginx):
+    values = params(source="app_metrics", app_metrics_url="http://127.0.0.1:9/metrics", peers=dict(FLEET))
+    sampler, dummy = metric_analysis.choose_sampler(values, PrometheusClient(values["prometheus_url"], 2))
+    assert metric_analysis.make_peer_sampler(values, sampler, None) is None
+
+
+def test_without_peers_checks_have_no_peer_entries(nginx):
+    values = params(source="lb_metrics", admin_socket=nginx.socket_path, window=1.0)
+    sampler = lb_source(values)
+    assert metric_analysis.make_peer_sampler(values, sampler, None) is None
+    result = run(values, sampler, TrafficTime(busy(nginx)))
+    assert result["checks"][0]["peers"] == {} and "peers" not in result["checks"][0]["reason"]
+
+
+@pytest.mark.parametrize("peers, problems", [
+    ({"172.31.240.22": "app2"}, ["peers: '172.31.240.22' is not a peer address host:port"]),
+    ({"172.31.240.22:99999": "app2"}, ["peers: '172.31.240.22:99999' is not a peer address host:port"]),
+    ({"app 2:8002": "app2"}, ["peers: 'app 2:8002' is not a peer address host:port"]),
+    ({"172.31.240.22:8002": 2}, ["peers['172.31.240.22:8002'] must be a name (a non-empty string), got 2"]),
+    ({"172.31.240.22:8002": " "}, ["peers['172.31.240.22:8002'] must be a name (a non-empty string), got ' '"]),
+    ({"[::1]:8002": None}, ["peers: '[::1]:8002' is not a peer address host:port",
+                            "peers['[::1]:8002'] must be a name (a non-empty string), got None"]),
+])
+def test_bad_peers_are_named(peers, problems):
+    values = params()
+    values["peers"] = peers
+    assert metric_analysis.invalid_parameters(values) == problems
+
+
+def test_good_peers_are_accepted():
+    params(peers={"172.31.240.22:8002": "ragops-fleet-app2", "app-3.internal:1": "app3"})

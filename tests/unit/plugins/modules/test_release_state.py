@@ -535,3 +535,25 @@ def test_journal_steps_need_their_options(folder, capsys, args, message):
     result = run(capsys, path=str(folder), **args)
     assert result["failed"] is True and message in result["msg"]
     assert not folder.exists()
+
+
+FLEET = {"app1": {"color": "green", "version": "1.1.0"}, "app2": {"color": "green", "version": "1.1.0"}}
+
+
+def test_a_fleet_commit_keeps_each_host_in_the_live_slot(folder, capsys):
+    run(capsys, path=str(folder), state="live", color="blue", version="1.0.0")
+    run(capsys, path=str(folder), state="commit", color="green", version="1.1.0", previous_color="blue",
+        previous_version="1.0.0", outcome="success", hosts=FLEET)
+    assert state_file(folder)["live"]["hosts"] == FLEET
+
+
+def test_a_host_left_behind_updates_the_live_slot_in_place(folder, capsys):
+    run(capsys, path=str(folder), state="live", color="green", version="1.1.0", hosts=FLEET)
+    since = state_file(folder)["live"]["since"]
+    behind = dict(FLEET, app2={"behind": True, "reason": "did not answer at deploy"})
+    result = run(capsys, path=str(folder), state="live", color="green", version="1.1.0", hosts=behind)
+    saved = state_file(folder)
+    assert result["changed"] is True and saved["live"]["hosts"] == behind and saved["live"]["since"] == since
+    assert saved["previous"] is None
+    again = run(capsys, path=str(folder), state="live", color="green", version="1.1.0", hosts=behind)
+    assert again["changed"] is False

@@ -22,18 +22,35 @@ LB_COLORS = ("blue", "green", "none")
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 
 
+PEER_COLORS = ("blue", "green")
+
+
+def _bucket(seconds):
+    for index, bound in enumerate(LB_BUCKETS):
+        if seconds <= bound:
+            return index
+    return len(LB_BUCKETS)
+
+
 class LBMetrics:
     """nginx's own traffic metrics, per color it routed to ("none" when it routed nowhere), in the Prometheus text
     format: ragops_lb_requests_total{color,status_class} and the histogram ragops_lb_request_duration_seconds{color}.
     Every color x class series exists from the start at 0, as nginx creates them.
 
-    The test moves the counters with ``observe``/``add``, or with ``per_scrape``: a list of {color: (requests,
-    errors, latency_seconds)} counted before the n-th scrape (n >= 1); the last entry repeats. ``available`` false
-    answers /metrics with a 404, as an nginx without the metrics would."""
+    Per peer too, as roles/nginx's traffic.lua: ragops_lb_peer_requests_total{color,peer,status_class} and the
+    histogram ragops_lb_peer_request_duration_seconds{color,peer}, for the blue and green peers nginx routes to now
+    (``peers``: {color: [host:port, ...]}), every series of such a peer at 0 before its first request. A peer's counts
+    stay when it leaves ``peers``, unexported, and show again if it comes back.
 
-    def __init__(self, per_scrape=None):
+    The test moves the counters with ``observe``/``add`` (``peer``: the peer that answered; the color's fleet-wide
+    counters move with it), or with ``per_scrape``: a list of {color or (color, peer): (requests, errors,
+    latency_seconds)} counted before the n-th scrape (n >= 1); the last entry repeats. ``available`` false answers
+    /metrics with a 404, as an nginx without the metrics would."""
+
+    def __init__(self, per_scrape=None, peers=None):
         self.lock = threading.Lock()
         self.per_scrape = list(per_scrape or [])
+        self.peers = dict((color, list(addresses)) for color, addresses in (peers or {}).items())
         self.scrapes = 0
         self.available = True
         self.reset()
@@ -43,31 +60,68 @@ class LBMetrics:
             self.requests = dict(((color, cls), 0) for color in LB_COLORS for cls in STATUS_CLASSES)
             self.buckets = dict((color, [0] * (len(LB_BUCKETS) + 1)) for color in LB_COLORS)
             self.sums = dict((color, 0.0) for color in LB_COLORS)
+            self.peer_requests = {}  # (color, peer, class) -> count, created on demand as nginx's incr() does
+            self.peer_buckets = {}  # (color, peer) -> per-bucket counts
+            self.peer_sums = {}  # (color, peer) -> seconds
 
-    def _observe(self, color, status, seconds, count):
-        self.requests[(color, "%dxx" % (int(status) // 100))] += count
-        for index, bound in enumerate(LB_BUCKETS):
-            if seconds <= bound:
-                self.buckets[color][index] += count
-                break
-        else:
-            self.buckets[color][-1] += count
+    def _observe(self, color, status, seconds, count, peer=None):
+        cls = "%dxx" % (int(status) // 100)
+        self.requests[(color, cls)] += count
+        self.buckets[color][_bucket(seconds)] += count
         self.sums[color] += seconds * count
+        if peer is not None and color in PEER_COLORS and count:
+            key = (color, peer)
+            self.peer_requests[(color, peer, cls)] = self.peer_requests.get((color, peer, cls), 0) + count
+            self.peer_buckets.setdefault(key, [0] * (len(LB_BUCKETS) + 1))[_bucket(seconds)] += count
+            self.peer_sums[key] = self.peer_sums.get(key, 0.0) + seconds * count
 
-    def observe(self, color, status, seconds, count=1):
+    def observe(self, color, status, seconds, count=1, peer=None):
         with self.lock:
-            self._observe(color, status, seconds, count)
+            self._observe(color, status, seconds, count, peer)
 
-    def add(self, color, requests, errors=0, latency=0.01):
-        """``requests`` answers of ``color`` taking ``latency`` seconds each, ``errors`` of them 500s, the rest 200s."""
+    def _add(self, color, requests, errors, latency, peer=None):
+        self._observe(color, 500, latency, errors, peer)
+        self._observe(color, 200, latency, requests - errors, peer)
+
+    def add(self, color, requests, errors=0, latency=0.01, peer=None):
+        """``requests`` answers of ``color`` (by ``peer``) taking ``latency`` seconds each, ``errors`` of them 500s,
+        the rest 200s."""
         with self.lock:
-            self._observe(color, 500, latency, errors)
-            self._observe(color, 200, latency, requests - errors)
+            self._add(color, requests, errors, latency, peer)
 
     def count(self, color, status_class=None):
         with self.lock:
             return sum(value for (have, cls), value in self.requests.items()
                        if have == color and status_class in (None, cls))
+
+    def peer_count(self, color, peer, status_class=None):
+        with self.lock:
+            return sum(value for (have, who, cls), value in self.peer_requests.items()
+                       if (have, who) == (color, peer) and status_class in (None, cls))
+
+    def _render_peers(self, lines):
+        lines += ["# HELP ragops_lb_peer_requests_total Requests nginx answered, by the peer that answered",
+                  "# TYPE ragops_lb_peer_requests_total counter"]
+        for color in PEER_COLORS:
+            for peer in self.peers.get(color, []):
+                for cls in STATUS_CLASSES:
+                    lines.append('ragops_lb_peer_requests_total{color="%s",peer="%s",status_class="%s"} %d' % (
+                        color, peer, cls, self.peer_requests.get((color, peer, cls), 0)))
+        lines += ["# HELP ragops_lb_peer_request_duration_seconds Request time, by the peer that answered",
+                  "# TYPE ragops_lb_peer_request_duration_seconds histogram"]
+        for color in PEER_COLORS:
+            for peer in self.peers.get(color, []):
+                cumulative = 0
+                counts = self.peer_buckets.get((color, peer), [0] * (len(LB_BUCKETS) + 1))
+                for bound, count in zip(LB_BUCKETS + (float("inf"),), counts):
+                    cumulative += count
+                    le = "+Inf" if bound == float("inf") else "%g" % bound
+                    lines.append('ragops_lb_peer_request_duration_seconds_bucket{color="%s",peer="%s",le="%s"} %d' % (
+                        color, peer, le, cumulative))
+                lines.append('ragops_lb_peer_request_duration_seconds_sum{color="%s",peer="%s"} %.6f' % (
+                    color, peer, self.peer_sums.get((color, peer), 0.0)))
+                lines.append('ragops_lb_peer_request_duration_seconds_count{color="%s",peer="%s"} %d' % (
+                    color, peer, cumulative))
 
     def render(self):
         lines = ["# HELP ragops_lb_requests_total Requests nginx answered, by the color it routed to",
@@ -84,6 +138,7 @@ class LBMetrics:
                 lines.append('ragops_lb_request_duration_seconds_bucket{color="%s",le="%s"} %d' % (color, le, cumulative))
             lines.append('ragops_lb_request_duration_seconds_sum{color="%s"} %.6f' % (color, self.sums[color]))
             lines.append('ragops_lb_request_duration_seconds_count{color="%s"} %d' % (color, cumulative))
+        self._render_peers(lines)
         return "\n".join(lines) + "\n"
 
     def scrape(self):
@@ -91,9 +146,9 @@ class LBMetrics:
         with self.lock:
             if self.scrapes > 0 and self.per_scrape:
                 traffic = self.per_scrape[min(self.scrapes - 1, len(self.per_scrape) - 1)]
-                for color, (requests, errors, latency) in sorted(traffic.items()):
-                    self._observe(color, 500, latency, errors)
-                    self._observe(color, 200, latency, requests - errors)
+                for key, (requests, errors, latency) in sorted(traffic.items(), key=lambda item: str(item[0])):
+                    color, peer = key if isinstance(key, tuple) else (key, None)
+                    self._add(color, requests, errors, latency, peer)
             self.scrapes += 1
             return self.render()
 

@@ -43,13 +43,16 @@ class LBAnswers:
 
     ``up`` is the value of up{job=...} (None: no such target). ``traffic`` maps a color to (requests, errors,
     p95_seconds) answered to the ragops_lb increase() and histogram_quantile() queries of that color; a color not
-    in it has no data. Only selectors with job="<job>" match. ``extra`` maps other queries to their answer: a list
-    of (labels, value), a (status, body) error, or a callable returning either."""
+    in it has no data. ``peer_traffic`` maps a color to {peer: (requests, errors, p95_seconds)} answered, one series
+    per peer labelled ``peer``, to the ragops_lb_peer ``sum by (peer)`` queries of that color. Only selectors with
+    job="<job>" match. ``extra`` maps other queries to their answer: a list of (labels, value), a (status, body)
+    error, or a callable returning either."""
 
     def __init__(self, job="ragops-lb", up=1):
         self.job = job
         self.up = up
         self.traffic = {}
+        self.peer_traffic = {}
         self.extra = {}
 
     def __call__(self, query):
@@ -62,6 +65,8 @@ class LBAnswers:
                 return []
             return [({"__name__": "up", "job": self.job, "instance": "ragops-nginx:8081"}, self.up)]
         color = re.search(r'color="([^"]*)"', query)
+        if "ragops_lb_peer_" in query:
+            return self._peers(query, job, color)
         if "ragops_lb_" not in query or job not in query or not color or color.group(1) not in self.traffic:
             return []
         requests, errors, p95 = self.traffic[color.group(1)]
@@ -69,4 +74,15 @@ class LBAnswers:
             return [({}, p95)]
         if "ragops_lb_requests_total" in query:
             return [({}, errors if re.search(r'status_class=~?"5xx"', query) else requests)]
+        return []
+
+    def _peers(self, query, job, color):
+        if job not in query or not color or color.group(1) not in self.peer_traffic:
+            return []
+        peers = sorted(self.peer_traffic[color.group(1)].items())
+        if query.startswith("histogram_quantile(") and "ragops_lb_peer_request_duration_seconds_bucket" in query:
+            return [({"peer": peer}, p95) for peer, (dummy, dummy2, p95) in peers]
+        if "ragops_lb_peer_requests_total" in query:
+            five = bool(re.search(r'status_class=~?"5xx"', query))
+            return [({"peer": peer}, errors if five else requests) for peer, (requests, errors, dummy) in peers]
         return []
