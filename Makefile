@@ -49,14 +49,8 @@ test-sanity: ## ansible-test sanity on the collection
 test-units: ## Unit tests of the collection's plugins, modules and roles, and of the second example workload
 	PYTHONPATH=$(CURDIR)/collections python -m pytest -q -p no:cacheprovider tests/unit examples/notes-api/tests
 
-# One scenario after another (they share this machine's Docker engine), each with the time it took, for CI's budget.
-MOLECULE_SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
-
-test-molecule: ## Every Molecule scenario: default, bluegreen, faults (with the crash-safety drills), anyapp (the real stack on this Docker engine) and fleet (three Docker-in-Docker hosts over SSH)
-	@for s in $(MOLECULE_SCENARIOS); do \
-		start=$$(date +%s); molecule test -s $$s || exit 1; \
-		echo "test-molecule: scenario $$s took $$(( $$(date +%s) - start )) s"; \
-	done
+test-molecule: ## Every Molecule scenario: default (the stack, then blue/green releases on it), fleet (three Docker-in-Docker hosts over SSH) beside anyapp (another workload), then faults (bad releases and crash drills)
+	scripts/ci/molecule.sh
 
 bench: setup ## Benchmark the app image (prints p50/p95/p99, req/s, errors, memory)
 	bench/app_query_bench.sh $(VERSION)

@@ -192,7 +192,7 @@ def measure_switches(args) -> None:
     started = time.monotonic()
     with load(args.rate, duration=3600, connections=8) as run:
         if args.switch_driver == "playbook":
-            result = run_playbook("molecule/bluegreen/switch_back_and_forth.yml", "-e", f"switches={args.switches}",
+            result = run_playbook("tests/release/switch_back_and_forth.yml", "-e", f"switches={args.switches}",
                                   timeout=3600)
             if result.returncode != 0:
                 raise SystemExit(f"bench: switching failed:\n{tail(result)}")

@@ -1,4 +1,4 @@
-"""What the release scenarios (molecule/bluegreen, molecule/faults) share: run the playbooks as a user runs
+"""What the release scenarios (molecule/default, molecule/faults, molecule/anyapp, molecule/fleet) share: run the playbooks as a user runs
 them from a checkout, hold a keep-alive load on nginx while they run, and read the host's release record."""
 
 from __future__ import annotations

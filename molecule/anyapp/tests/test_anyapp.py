@@ -160,7 +160,7 @@ def test_a_deploy_under_load_runs_the_pre_switch_job_and_fails_no_request():
 
 def test_twenty_switches_under_load_fail_no_request():
     with load(RATE, **LOAD) as run:
-        result = run_playbook("molecule/bluegreen/switch_back_and_forth.yml", "-e", "switches=20")
+        result = run_playbook("tests/release/switch_back_and_forth.yml", "-e", "switches=20")
     summary = run.stop()
     assert result.returncode == 0, tail(result)
     assert result.stdout.count("changed: [localhost] => (item=switch ") == 20, tail(result)

@@ -1,4 +1,5 @@
-"""Blue/green releases under load. The tests run in order on one converged stack (1.0.0 live on blue).
+"""Blue/green releases under load. The tests run in order on one converged stack (1.0.0 live on blue), after the
+default scenario's other suites (conftest.py: RELEASE_SUITES).
 
 The load is keep-alive POSTs to /api/query through nginx at 200 requests/s, never retried; a failed
 request is one that got no answer or a status other than 200.
@@ -108,7 +109,7 @@ def test_check_mode_predicts_and_changes_nothing(playbook):
 
 def test_twenty_switches_under_load_fail_no_request():
     with load(RATE) as run:
-        result = run_playbook("molecule/bluegreen/switch_back_and_forth.yml", "-e", "switches=20")
+        result = run_playbook("tests/release/switch_back_and_forth.yml", "-e", "switches=20")
     summary = run.stop()
     assert result.returncode == 0, tail(result)
     assert result.stdout.count("changed: [localhost] => (item=switch ") == 20, tail(result)
