@@ -7,7 +7,7 @@ VERSION ?= 1.0.0
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/collections
 
-.PHONY: help setup up down image deploy rollback status test test-app test-lint test-sanity test-units test-molecule bench bench-release bench-nginx-metrics bench-nginx-reload
+.PHONY: help setup up down image deploy rollback status test test-checks test-app test-lint test-sanity test-units test-molecule bench bench-release bench-reindex bench-nginx-metrics bench-nginx-reload
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -35,7 +35,10 @@ rollback: ## Make the previous version live again (rollback.yml)
 status: ## Live and idle colors, health, history and lock (status.yml)
 	ansible-playbook status.yml
 
-test: setup test-app test-lint test-sanity test-units test-molecule ## Run every test
+test: setup test-checks test-molecule ## Run every test
+
+test-checks: ## The tests that need no Molecule stack, two side by side: app then units, lint then sanity
+	scripts/ci/checks.sh
 
 test-app: ## The reference service's tests (unit, integration, image)
 	cd app && python -m pytest -q -p no:cacheprovider
@@ -59,6 +62,9 @@ bench-release: setup ## Benchmark the release engine on a running stack (make up
 	scripts/host/build-app-image.sh 1.0.0
 	scripts/host/build-app-image.sh 1.1.0
 	python bench/release_bench.py $(BENCH_ARGS)
+
+bench-reindex: setup ## Re-index throughput (chunks/s, wall time for 10,000 chunks) and memory, on a private redis-server
+	python bench/reindex_bench.py $(BENCH_ARGS)
 
 bench-nginx-metrics: setup ## Cost of nginx's traffic metrics on a running stack: wrk req/s and p95 with them on and off
 	bench/nginx_metrics_cost.sh

@@ -173,7 +173,8 @@ def measure_abort(args) -> None:
     bad = args.versions[0] if good == args.versions[1] else args.versions[1]
     with load(args.rate, duration=300) as run:
         result = run_playbook("deploy.yml", "-e", f"version={bad}",
-                              extra={"ragops_app_env": {"RAG_CHAOS": "error_rate:0.5"}, "release_smoke_enabled": False})
+                              extra={"ragops_app_env": {"RAG_CHAOS": "error_rate:0.5"}, "release_smoke_enabled": False,
+                                     "release_quality_enabled": False})
     summary = run.stop()
     entry = history()[-1]
     extra = entry.get("extra", {})

@@ -1,4 +1,5 @@
-"""Entry point: `python -m rag_service` or `rag-service`.
+"""Entry point: `python -m rag_service` or `rag-service` serves; `python -m rag_service reindex` builds this
+version's embedding space (rag_service/reindex.py, its own exit statuses).
 
 Exit status: 0 after a clean drain; 1 when the drain cut requests short; 2 on invalid configuration;
 3 when the process fails to start (including the crash_on_start drill, and a port already in use).
@@ -16,6 +17,10 @@ EXIT_STARTUP = 3
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["reindex"]:
+        from rag_service.reindex import main as reindex
+
+        return reindex()
     try:
         settings = load_settings()
     except ConfigError as exc:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MODES_HELP = "one of: crash_on_start, unhealthy, slow:<ms>, error_rate:<0..1>, bad_contract (or empty)"
+MODES_HELP = (
+    "one of: crash_on_start, unhealthy, slow:<ms>, error_rate:<0..1>, bad_contract, truncate_retrieval:<1..20> (or empty)"
+)
 
 
 @dataclass(frozen=True)
@@ -14,6 +16,8 @@ class ChaosMode:
     slow_ms: int = 0
     error_rate: float = 0.0
     bad_contract: bool = False
+    # A release that retrieves worse but still answers: only the best n chunks are kept (a quality-gate drill).
+    truncate_retrieval: int = 0
 
     @property
     def active(self) -> bool:
@@ -29,6 +33,8 @@ def parse_chaos(value: str) -> ChaosMode:
         return ChaosMode(**{name: True})
     if name == "slow" and arg.isdigit() and 0 < int(arg) <= 600_000:
         return ChaosMode(slow_ms=int(arg))
+    if name == "truncate_retrieval" and arg.isdigit() and 1 <= int(arg) <= 20:
+        return ChaosMode(truncate_retrieval=int(arg))
     if name == "error_rate":
         try:
             rate = float(arg)

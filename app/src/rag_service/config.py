@@ -61,6 +61,19 @@ class Settings(BaseSettings):
     min_relevance_score: float = Field(0.1, ge=0, le=1)
     load_sample_corpus: bool = True
     max_documents_per_call: int = Field(1000, ge=1)
+
+    # Embedding spaces (retrieval/space.py). A serving process catches its own space up with documents ingested
+    # elsewhere when at most this many are missing; further behind, python -m rag_service reindex builds it.
+    space_follow_max_behind: int = Field(500, ge=0)
+    reindex_batch_documents: int = Field(100, ge=1, le=10000)
+    # Chunks embedded per second by the re-index at most (0: no limit), to spare a paid or shared embedder.
+    reindex_max_chunks_per_second: float = Field(0.0, ge=0)
+    # What the re-index may remove afterwards: a space that none of these versions uses, that is not among the
+    # most recently used, and that no process used for this long. Comma-separated versions (the deploy gives the
+    # candidate, live and previous ones).
+    reindex_keep_versions: str = Field("", max_length=4096)
+    space_keep_recent: int = Field(2, ge=2, le=100)
+    space_retention_seconds: float = Field(7 * 24 * 3600.0, ge=0)
     max_document_bytes: int = Field(1024 * 1024, ge=1)
 
     # Optional OpenAI-compatible providers; unset base URL means the local default.

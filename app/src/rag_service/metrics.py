@@ -26,6 +26,12 @@ CACHE_REQUESTS = Counter(
     "rag_cache_requests_total", "Answer cache lookups", ["result"]
 )
 CORPUS_CHUNKS = Gauge("rag_corpus_chunks", "Chunks in the in-process search index")
+SPACE_DOCUMENTS_BEHIND = Gauge(
+    "rag_space_documents_behind", "Documents of the corpus that this process's embedding space does not hold yet"
+)
+REINDEX_PROGRESS = Gauge(
+    "rag_reindex_progress_ratio", "Share of the documents that the last re-index of this process's space has done"
+)
 BUILD_INFO = Gauge("rag_build_info", "Version and color of this process (always 1)", ["version", "color"])
 INFLIGHT_REQUESTS = Gauge("rag_inflight_requests", "Requests being processed")
 DRAINING = Gauge("rag_draining", "1 while the process drains before exit")

@@ -38,9 +38,11 @@ from rag_service.resilience.breakers import DependencyBreaker
 from rag_service.resilience.errors import DEPENDENCY_ERRORS
 from rag_service.resilience.guard import Guard
 from rag_service.resilience.retry import RetryPolicy
-from rag_service.retrieval.corpus_store import CorpusStore, EmbeddedDocument
+from rag_service.retrieval.document_store import DocumentStore
 from rag_service.retrieval.documents import prepare
 from rag_service.retrieval.embedder import build_embedder
+from rag_service.retrieval.space import EmbeddedDocument, EmbeddingSpace, SpaceStore
+from rag_service.retrieval.space_sync import SpaceFollower, sync_space
 from rag_service.retrieval.vector_index import Hit, VectorIndex
 from rag_service.text.snippet import SNIPPET_CHARS, truncate
 
@@ -56,6 +58,17 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, pybreaker.CircuitBreakerError):
         return "circuit open"
     return f"{type(exc).__name__}: {exc}"
+
+
+def space_of(settings: Settings, embedder: Any) -> EmbeddingSpace:
+    """The embedding space that these settings and this embedder make."""
+    return EmbeddingSpace(
+        kind=embedder.kind,
+        model=embedder.model,
+        dim=embedder.dim,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+    )
 
 
 def _milliseconds(seconds: float) -> float:
@@ -76,15 +89,33 @@ class RagService:
         self._generator_guard = Guard(self._breakers["generator"], policy)
 
         self._redis = connect(settings)
-        self._store = CorpusStore(self._redis, settings.redis_key_prefix, settings.embedding_dim)
         self._embedder = build_embedder(settings)
         self._generator = build_generator(settings)
+        self._documents = DocumentStore(self._redis, settings.redis_key_prefix)
+        self.space = space_of(settings, self._embedder)
+        self._space = SpaceStore(self._redis, settings.redis_key_prefix, self.space)
         self._index = VectorIndex(
-            check_version=self._corpus_version,
-            load=lambda: self._redis_guard.call_once(self._store.load),
+            check_version=self._space_version,
+            load=lambda: self._redis_guard.call_once(self._space.load, self._documents.titles),
             check_interval_seconds=settings.corpus_check_interval_seconds,
         )
-        self._cache = AnswerCache(self._redis, self._redis_guard, settings.redis_key_prefix, settings.cache_ttl_seconds)
+        self._follower = SpaceFollower(
+            self._documents,
+            self._space,
+            self._embed,
+            app_version=settings.version,
+            interval=settings.corpus_check_interval_seconds,
+            max_behind=settings.space_follow_max_behind,
+            batch_documents=settings.reindex_batch_documents,
+            on_synced=self._refresh_quietly,
+        )
+        # Answers are cached per space and version: a new version never serves another one's answers.
+        self._cache = AnswerCache(
+            self._redis,
+            self._redis_guard,
+            f"{settings.redis_key_prefix}cache:{self.space.id}:{settings.version}:",
+            settings.cache_ttl_seconds,
+        )
         self._faq = Faq.load(settings.faq_path, settings.support_contact)
         self._in_process = self._embedder.in_process and self._generator.in_process
 
@@ -95,10 +126,13 @@ class RagService:
         with Redis down, queries degrade and the load is retried on later queries and checks."""
         try:
             self._index.refresh()
+            self._space.register(self._settings.version)  # else the follower's first step does
         except Exception as exc:
             log.warning("search index not loaded at start, queries degrade until Redis answers: %s", describe(exc))
+        self._follower.start()
 
     def close(self) -> None:
+        self._follower.stop()
         self._embedder.close()
         self._generator.close()
         self._redis.close()
@@ -186,6 +220,8 @@ class RagService:
         else:
             vector = self._embedder_guard.call(self._embedder.embed, [query])[0]
         hits = [hit for hit in snapshot.search(vector, top_k) if hit.score >= self._settings.min_relevance_score]
+        if self._settings.chaos_mode.truncate_retrieval:
+            hits = hits[: self._settings.chaos_mode.truncate_retrieval]
         if not hits:
             generated = None
         elif self._generator.in_process:
@@ -228,69 +264,77 @@ class RagService:
     # Ingestion
 
     def ingest(self, documents: list[Document]) -> IngestResult:
-        """Add or replace documents (by id; by content when they have none) and refresh this process's index.
+        """Add or replace documents (by id; by content when they have none), embed them into this process's space,
+        and refresh its index. Every other space in use catches up on its own (SpaceFollower, the re-index job).
 
-        processed_count counts the documents posted, chunk_count the chunks of the distinct documents,
-        and ids gives each posted document's id, in order. Re-posting an unchanged document rewrites
+        processed_count counts the documents posted, chunk_count the chunks of the distinct documents in this
+        space, and ids gives each posted document's id, in order. Re-posting an unchanged document rewrites
         nothing. Raises DependencyUnavailable("redis" | "embedder", reason).
         """
         result = self._store_documents(documents)
+        self._refresh_quietly()
+        return result
+
+    def _refresh_quietly(self) -> None:
         try:
             self._index.refresh()
         except Exception as exc:
             log.warning("index refresh after ingestion failed, the next version check retries: %s", describe(exc))
-        return result
 
     def _store_documents(self, documents: Sequence[Document]) -> IngestResult:
-        settings = self._settings
-        prepared = [prepare(d, settings.chunk_size, settings.chunk_overlap, self._embedder.name) for d in documents]
-        distinct = {document.id: document for document in prepared}  # a later duplicate id wins
+        prepared = [prepare(document) for document in documents]
+        distinct = list({document.id: document for document in prepared}.values())  # a later duplicate id wins
         try:
-            stored = self._redis_guard.call(self._store.fingerprints, list(distinct))
+            # The shared documents first: a crash after this leaves the space behind, which its follower repairs.
+            self._redis_guard.call(self._documents.put, distinct)
+            held = self._redis_guard.call(self._space.fingerprints, [document.id for document in distinct])
         except UNAVAILABLE as exc:
             raise DependencyUnavailable("redis", describe(exc)) from exc
-        changed = [document for document in distinct.values() if stored[document.id] != document.fingerprint]
-
-        # The title is embedded with each chunk: it often names the topic the text only implies.
+        chunked = {document.id: self.space.chunks(document.text) for document in distinct}
+        changed = [document for document in distinct if held[document.id] != document.fingerprint]
+        inputs = [text for document in changed for text in self.space.inputs(document.title, chunked[document.id])]
         try:
-            vectors = self._embed([f"{document.title}\n{chunk}" for document in changed for chunk in document.chunks])
+            vectors = self._embed(inputs)
         except UNAVAILABLE as exc:
             raise DependencyUnavailable("embedder", describe(exc)) from exc
         embedded, row = [], 0
         for document in changed:
-            embedded.append(EmbeddedDocument(document, vectors[row : row + len(document.chunks)]))
-            row += len(document.chunks)
-
+            chunks = chunked[document.id]
+            embedded.append(EmbeddedDocument(document.id, document.fingerprint, chunks, vectors[row : row + len(chunks)]))
+            row += len(chunks)
         if embedded:
             try:
-                self._redis_guard.call(self._store.write, embedded)
+                self._redis_guard.call(self._space.write, embedded)
             except UNAVAILABLE as exc:
                 raise DependencyUnavailable("redis", describe(exc)) from exc
         return IngestResult(
             processed_count=len(documents),
-            chunk_count=sum(len(document.chunks) for document in distinct.values()),
+            chunk_count=sum(len(chunks) for chunks in chunked.values()),
             ids=[document.id for document in prepared],
         )
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         size = self._embedder.batch_size
-        parts = [
-            self._embedder_guard.call(self._embedder.embed, texts[i : i + size]) for i in range(0, len(texts), size)
-        ]
+        if self._embedder.in_process:
+            parts = [self._embedder.embed(texts[i : i + size]) for i in range(0, len(texts), size)]
+        else:
+            parts = [
+                self._embedder_guard.call(self._embedder.embed, texts[i : i + size]) for i in range(0, len(texts), size)
+            ]
         return np.vstack(parts) if parts else np.zeros((0, self._embedder.dim), dtype=np.float32)
 
-    def _corpus_version(self) -> int:
-        """The corpus version in Redis; a Redis where no corpus was ever written (version 0: new, or
-        wiped by a restart without persistence) first gets the sample corpus, when enabled."""
-        version = self._redis_guard.call_once(self._store.version)
-        if version == 0 and self._settings.load_sample_corpus:
-            self._store_documents(self._sample_documents())
-            version = self._redis_guard.call_once(self._store.version)
+    def _space_version(self) -> int:
+        """The version of this process's space in Redis. A Redis where no document was ever written (corpus version
+        0: new, or wiped by a restart without persistence) first gets the sample corpus, when enabled, and this
+        space is built from it at once (the sample is small)."""
+        if self._settings.load_sample_corpus and self._redis_guard.call_once(self._documents.version) == 0:
+            self._redis_guard.call_once(self._documents.put, [prepare(d) for d in self.sample_documents()])
+            self._redis_guard.call_once(sync_space, self._documents, self._space, self._embed)
             log.info("sample corpus loaded into an empty Redis")
-        return version
+        return self._redis_guard.call_once(self._space.version)
 
     @staticmethod
-    def _sample_documents() -> list[Document]:
+    def sample_documents() -> list[Document]:
         entries = json.loads(SAMPLE_CORPUS_PATH.read_text(encoding="utf-8"))
         return [
             Document(text=entry["text"], id=entry["id"], title=entry["title"], metadata={"collection": "sample"})
@@ -302,7 +346,7 @@ class RagService:
     def check_db(self) -> CheckResult:
         details: dict[str, Any] = {}
         try:
-            details["latency_ms"] = _milliseconds(self._redis_guard.call_once(self._store.ping))
+            details["latency_ms"] = _milliseconds(self._redis_guard.call_once(self._documents.ping))
         except Exception as exc:
             return CheckResult(ok=False, details={"breaker": self._breakers["redis"].state()}, error=describe(exc))
         details["breaker"] = self._breakers["redis"].state()
@@ -315,12 +359,15 @@ class RagService:
         snapshot = self._index.snapshot
         verified_at = self._index.verified_at
         details: dict[str, Any] = {
+            "space": self.space.name,
+            "space_id": self.space.id,
             "chunk_count": snapshot.size if snapshot else 0,
             "document_count": snapshot.document_count if snapshot else 0,
-            "corpus_version": snapshot.version if snapshot else None,
+            "space_version": snapshot.version if snapshot else None,
             "stale": self._index.stale,
             "seconds_since_verified": round(time.monotonic() - verified_at, 3) if verified_at else None,
         }
+        details.update(self._space_completeness(snapshot))
         if snapshot is None:
             return CheckResult(ok=False, details=details, error="search index not loaded (Redis unreachable)")
         try:
@@ -331,6 +378,23 @@ class RagService:
         except Exception as exc:
             return CheckResult(ok=False, details=details, error=f"probe search failed: {describe(exc)}")
         return CheckResult(ok=True, details=details)
+
+    def _space_completeness(self, snapshot: Any) -> dict[str, Any]:
+        """Whether this process answers from every document of the corpus: its space synced the corpus version and
+        its index holds that space's last commit. Unknown (None) while Redis does not answer."""
+        try:
+            state = self._redis_guard.call_once(self._space.state, self._documents.version_key, self._documents.index_key)
+        except Exception:
+            return {"space_complete": None, "documents_behind": None, "corpus_version": None}
+        loaded = snapshot is not None and snapshot.version == state.version
+        complete = state.synced >= state.corpus_version and state.documents_behind == 0 and loaded
+        metrics.SPACE_DOCUMENTS_BEHIND.set(state.documents_behind)
+        return {
+            "space_complete": complete,
+            "documents_behind": state.documents_behind,
+            "corpus_version": state.corpus_version,
+            "space_synced_version": state.synced,
+        }
 
     def check_ai(self) -> CheckResult:
         """Probe the embedder and the generator once each (with remote providers: one API call each)."""

@@ -15,7 +15,7 @@ from integration.service_process import ADMIN_TOKEN, ServiceProcess, send_raw
 from integration.test_contract import assert_identity
 from redis_process import RedisProcess
 
-CORPUS_KEYS = ("corpus:*", "chunk:*", "doc:*")  # under the key prefix; cache:* is written by queries
+CORPUS_KEYS = ("documents*", "document:*", "space:*")  # under the key prefix; cache:* is written by queries
 WRONG_TOKEN = "not-the-admin-token-but-looks-like-one"
 READS = [
     ("POST", "/api/query", {"json": {"query": "Quel est le taux de TVA ?", "client_id": "auth"}}),
@@ -60,7 +60,7 @@ def corpus_snapshot(redis: RedisProcess, service: ServiceProcess) -> dict[bytes,
     snapshot = {key: client.dump(key) for key in sorted(keys)}
     vector = service.client.get("/health/vector").json()
     snapshot[b"index"] = json.dumps(
-        [vector["chunk_count"], vector["document_count"], vector["corpus_version"]]
+        [vector["chunk_count"], vector["document_count"], vector["corpus_version"], vector["space_version"]]
     ).encode()
     assert len(snapshot) > 1, "the sample corpus should be loaded"
     return snapshot

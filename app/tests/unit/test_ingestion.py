@@ -34,7 +34,7 @@ def test_two_services_starting_on_an_empty_redis_seed_the_sample_once(make_servi
     first.start()
     second.start()
     assert second.check_vector().details["document_count"] == SAMPLE_SIZE
-    assert len(redis_server.client().keys("rag:doc:*")) == SAMPLE_SIZE
+    assert len(redis_server.client().keys("rag:document:*")) == SAMPLE_SIZE
 
 
 def test_same_id_twice_does_not_duplicate(make_service, redis_server):

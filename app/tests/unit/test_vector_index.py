@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import metric
 
-from rag_service.retrieval.corpus_store import CorpusData
+from rag_service.retrieval.space import SpaceData
 from rag_service.retrieval.hashing_embedder import HashingEmbedder
 from rag_service.retrieval.vector_index import IndexNotReady, IndexSnapshot, VectorIndex
 
@@ -16,9 +16,9 @@ TEXTS = {
 }
 
 
-def corpus(texts: dict[str, str], version: int = 1, dim: int = 384) -> CorpusData:
+def corpus(texts: dict[str, str], version: int = 1, dim: int = 384) -> SpaceData:
     ids = list(texts)
-    return CorpusData(
+    return SpaceData(
         version=version,
         chunk_ids=[f"{i}:0" for i in ids],
         doc_ids=ids,
@@ -49,7 +49,7 @@ def test_sparse_and_dense_queries_score_like_a_plain_dot_product():
     rng = np.random.default_rng(7)
     matrix = rng.standard_normal((500, 64)).astype(np.float32)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
-    data = CorpusData(1, [str(i) for i in range(500)], [str(i) for i in range(500)], [""] * 500, [""] * 500, matrix)
+    data = SpaceData(1, [str(i) for i in range(500)], [str(i) for i in range(500)], [""] * 500, [""] * 500, matrix)
     snapshot = IndexSnapshot(data)
     sparse = np.zeros(64, dtype=np.float32)
     sparse[[3, 17]] = [0.6, 0.8]
@@ -83,7 +83,7 @@ class Source:
             raise ConnectionError("redis down")
         return self.version
 
-    def load(self) -> CorpusData:
+    def load(self) -> SpaceData:
         self.loads += 1
         return corpus(self.texts, self.version)
 

@@ -93,9 +93,9 @@ def test_release_refused_before_the_switch_fails_no_request(mode, reason):
 def test_release_failing_its_analysis_loses_traffic_within_seconds():
     entries = len(history())
     with load(RATE) as run:
-        # The smoke test's single query would catch half of these releases before the switch; this drill is
+        # The smoke test and the quality gate would catch these releases before the switch; this drill is
         # aimed at the analysis after it.
-        result = deploy_bad("error_rate:0.5", release_smoke_enabled=False)
+        result = deploy_bad("error_rate:0.5", release_smoke_enabled=False, release_quality_enabled=False)
     summary = run.stop()
     out = result.stdout + result.stderr
     assert result.returncode != 0, tail(result)

@@ -93,7 +93,8 @@ def test_a_release_refused_by_one_app_host_s_gate_is_refused_fleet_wide():
 
 def test_a_release_failing_its_analysis_puts_the_whole_fleet_back_within_seconds():
     color, entries = live_color(), len(release_history())
-    drill = {"release_app_env": {"RAG_CHAOS": "error_rate:0.5"}, "release_smoke_enabled": False, **FAST}
+    drill = {"release_app_env": {"RAG_CHAOS": "error_rate:0.5"}, "release_smoke_enabled": False,
+             "release_quality_enabled": False, **FAST}
     result, summary = under_load("analysis failed", "deploy.yml", "-e", "version=1.2.0", extra=drill)
     out = result.stdout + result.stderr
     assert result.returncode != 0, tail(result)

@@ -50,10 +50,11 @@ class AnswerCache:
     A write is split in two for callers on an event loop: entry() (no I/O) says what to write, if anything,
     and write() does the Redis call. put() does both."""
 
-    def __init__(self, client: redis.Redis, guard: Guard, prefix: str, ttl_seconds: int) -> None:
+    def __init__(self, client: redis.Redis, guard: Guard, namespace: str, ttl_seconds: int) -> None:
+        """namespace: the key prefix of this process's entries (the service gives one per space and version)."""
         self._redis = client
         self._guard = guard
-        self._prefix = f"{prefix}cache:"
+        self._prefix = namespace
         self._ttl = ttl_seconds
         self._rewrite_after = min(REWRITE_AFTER_SECONDS, ttl_seconds / 2)
         # key -> (value, monotonic time before the SET): the recent successful writes of this process.

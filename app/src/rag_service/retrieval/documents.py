@@ -1,4 +1,8 @@
-"""Turning posted documents into what the corpus stores: a stable id, a title, chunks, a fingerprint."""
+"""Turning posted documents into what the corpus stores: a stable id, a title, the text, a content fingerprint.
+
+Chunks are not part of a document: each embedding space cuts its own (retrieval/space.py), so the same
+document is stored once, whatever the spaces that index it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rag_service.models import Document
-from rag_service.text.chunking import chunk_text, split_sentences
+from rag_service.text.chunking import split_sentences
 from rag_service.text.snippet import truncate
 
 TITLE_MAX_CHARS = 80
@@ -18,9 +22,9 @@ TITLE_MAX_CHARS = 80
 class PreparedDocument:
     id: str
     title: str
+    text: str
     metadata: dict[str, Any]
-    fingerprint: str  # changes whenever anything stored for the document would change
-    chunks: list[str]
+    fingerprint: str  # changes whenever the text, the title or the metadata change
 
 
 def document_id(document: Document) -> str:
@@ -35,20 +39,19 @@ def default_title(text: str) -> str:
     return truncate(next(iter(split_sentences(text)), ""), TITLE_MAX_CHARS)
 
 
-def prepare(document: Document, chunk_size: int, chunk_overlap: int, embedder_name: str) -> PreparedDocument:
+def content_fingerprint(text: str, title: str, metadata: dict[str, Any]) -> str:
+    stored = {"text": text, "title": title, "metadata": metadata}
+    return hashlib.sha256(json.dumps(stored, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def prepare(document: Document) -> PreparedDocument:
     title = document.title or default_title(document.text)
-    stored = {
-        "text": document.text,
-        "title": title,
-        "metadata": document.metadata,
-        "chunking": [chunk_size, chunk_overlap],
-        "embedder": embedder_name,
-    }
-    fingerprint = hashlib.sha256(json.dumps(stored, sort_keys=True, default=str).encode()).hexdigest()
+    # Metadata goes through JSON once, so that what is fingerprinted is what is stored and read back.
+    metadata = json.loads(json.dumps(document.metadata, default=str))
     return PreparedDocument(
         id=document_id(document),
         title=title,
-        metadata=document.metadata,
-        fingerprint=fingerprint,
-        chunks=chunk_text(document.text, chunk_size, chunk_overlap),
+        text=document.text,
+        metadata=metadata,
+        fingerprint=content_fingerprint(document.text, title, metadata),
     )

@@ -13,7 +13,9 @@ from rag_service.retrieval.openai_embedder import OpenAIEmbedder
 
 
 class Embedder(Protocol):
-    name: str  # identifies the vector space; part of each document's fingerprint
+    name: str  # shown by /health/ai
+    kind: str  # with model and dim, part of the embedding space's name (retrieval/space.py)
+    model: str
     dim: int
     batch_size: int  # texts per embed() call the caller should send at most
     # True when embed() computes in-process without I/O: it may run on the event loop, and it cannot fail

@@ -31,6 +31,9 @@ class HashingEmbedder:
 
     batch_size = 1024
     in_process = True
+    kind = "hashing"
+    # The feature scheme (words, pairs, blake2b, signs): a change to it is a new model, hence a new space.
+    model = "feature-hash-1"
 
     def __init__(self, dim: int) -> None:
         self.name = f"hashing-{dim}"

@@ -17,6 +17,7 @@ class OpenAIEmbedder:
 
     batch_size = 128
     in_process = False
+    kind = "openai"
 
     def __init__(self, base_url: str, api_key: SecretStr | None, model: str, dim: int, timeout_seconds: float) -> None:
         self.name = f"openai:{model}"

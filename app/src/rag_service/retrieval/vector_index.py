@@ -1,4 +1,4 @@
-"""In-process cosine search over the corpus, rebuilt when the corpus version in Redis changes."""
+"""In-process cosine search over one embedding space, rebuilt when the space version in Redis changes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag_service import metrics
-from rag_service.retrieval.corpus_store import CorpusData
+from rag_service.retrieval.space import SpaceData
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class IndexSnapshot:
     that a sparse query (the hashing embedder's: a few dozen non-zero dimensions) is scored by reading
     only the rows of those dimensions instead of the whole matrix (15 MB at 10,000 chunks)."""
 
-    def __init__(self, data: CorpusData) -> None:
+    def __init__(self, data: SpaceData) -> None:
         self.version = data.version
         self.size = len(data.chunk_ids)
         self.dim = data.matrix.shape[1]
@@ -107,7 +107,7 @@ class VectorIndex:
     def __init__(
         self,
         check_version: Callable[[], int],
-        load: Callable[[], CorpusData],
+        load: Callable[[], SpaceData],
         check_interval_seconds: float,
     ) -> None:
         self._check_version = check_version
@@ -135,7 +135,7 @@ class VectorIndex:
             self._refresh_locked()
 
     def check_due(self) -> bool:
-        """Whether maybe_refresh() would check the corpus version (a Redis read) if called now."""
+        """Whether maybe_refresh() would check the space version (a Redis read) if called now."""
         return time.monotonic() >= self._next_check
 
     def maybe_refresh(self) -> None:
@@ -159,7 +159,7 @@ class VectorIndex:
                 data = self._load()
                 self._snapshot = IndexSnapshot(data)
                 metrics.CORPUS_CHUNKS.set(len(data.chunk_ids))
-                log.info("search index loaded: %d chunks, corpus version %d", len(data.chunk_ids), data.version)
+                log.info("search index loaded: %d chunks, space version %d", len(data.chunk_ids), data.version)
         except Exception as exc:
             if not self.stale:
                 log.warning("corpus refresh from Redis failed, searches keep the last loaded index: %r", exc)
