@@ -62,8 +62,8 @@ class Settings(BaseSettings):
     load_sample_corpus: bool = True
     max_documents_per_call: int = Field(1000, ge=1)
 
-    # Embedding spaces (retrieval/space.py). A serving process catches its own space up with documents ingested
-    # elsewhere when at most this many are missing; further behind, python -m rag_service reindex builds it.
+    # Embedding spaces (retrieval/space.py). A serving process keeps its space up with documents ingested elsewhere;
+    # a space never complete yet it builds only when at most this many are missing (else: python -m rag_service reindex).
     space_follow_max_behind: int = Field(500, ge=0)
     reindex_batch_documents: int = Field(100, ge=1, le=10000)
     # Chunks embedded per second by the re-index at most (0: no limit), to spare a paid or shared embedder.

@@ -4,7 +4,7 @@ completeness that /health/vector reports, answers cached per space and version, 
 import json
 import time
 
-from conftest import wait_until
+from conftest import metric, wait_until
 from fake_openai import Reply
 
 from rag_service.models import Document
@@ -46,6 +46,8 @@ def test_a_new_dimension_is_built_by_the_reindex_then_complete(make_service, set
     assert f"{SAMPLE_SIZE + 60}/{SAMPLE_SIZE + 60} documents (100.0%)" in out
     assert f"{SAMPLE_SIZE + 60} documents embedded" in out
     wait_until(lambda: candidate.check_vector().details["space_complete"], what="the candidate's space complete")
+    # The re-index's progress, exported by the processes of its space.
+    wait_until(lambda: metric("rag_reindex_progress_ratio") == 1.0, what="rag_reindex_progress_ratio at 1")
     details = candidate.check_vector().details
     assert (details["document_count"], details["documents_behind"]) == (SAMPLE_SIZE + 60, 0)
     assert "billing-tva" in {source.id for source in candidate.answer(VAT).sources}

@@ -193,6 +193,18 @@ def test_the_follower_catches_up_a_few_documents_but_not_a_whole_new_space(clien
     assert client.sismember(f"t:space:{OTHER.id}:versions", "1.0.0")
 
 
+def test_a_space_that_was_complete_follows_a_big_import_through_the_other_space(client):
+    documents = DocumentStore(client, "t:")
+    documents.put(docs(3))
+    space = SpaceStore(client, "t:", OTHER)
+    sync_space(documents, space, embedder_for(OTHER))
+    documents.put(docs(40, start=3, word="gadget"))  # 40 > max_behind 5, ingested through another space's color
+    follower = SpaceFollower(documents, space, embedder_for(OTHER), "1.0.0", 1.0, 5, 100, lambda: None)
+    assert follower.step() is True and not follower.warned_behind
+    assert space.state(documents.version_key, documents.index_key).documents_behind == 0
+    assert len(set(space.load(documents.titles).doc_ids)) == 43
+
+
 def test_the_follower_marks_synced_what_a_process_of_its_space_ingested(client):
     documents = DocumentStore(client, "t:")
     space = SpaceStore(client, "t:", OTHER)

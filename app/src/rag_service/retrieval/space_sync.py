@@ -139,8 +139,9 @@ class SpaceFollower:
     """A serving process's thread that keeps its own space in step with documents ingested elsewhere (through the
     other color, another host, the re-index job), and marks the space as used.
 
-    It catches up only a space at most `max_behind` documents behind: further behind (a new space, a big import)
-    is the re-index job's work, run before the version gets traffic, not a serving process's. It syncs under the
+    A space that was complete once follows every write. A space never complete yet is built here only when at most
+    `max_behind` documents are missing (the sample corpus, a first small import): a new space over a real corpus is
+    the re-index job's work, run before the version gets traffic, not a serving process's. It syncs under the
     space's lock, so that the processes of one space (every app host's color) do not embed the same documents.
     """
 
@@ -204,8 +205,10 @@ class SpaceFollower:
             metrics.REINDEX_PROGRESS.set(int(progress.get("done", 0)) / max(int(progress["total"]), 1))
         if not pending:
             return False
+        # A space never complete yet (synced 0) far behind is a new space: the re-index's. One that was complete follows
+        # every write, however many (the live color embedded as many itself), so that it stays ready for a rollback.
         # Documents ingested through a process of this same space are in it already: only the others count.
-        behind = missing_documents(self._documents, self._store, pending)
+        behind = missing_documents(self._documents, self._store, pending) if synced == 0 else 0
         if behind > self._max_behind:
             if not self.warned_behind:
                 log.warning(
