@@ -199,6 +199,12 @@ def load(rate: float = 200, duration: float = 300, connections: int = 8, url: st
         run.stop()
 
 
+def assert_no_failures(summary: dict, rate: float) -> None:
+    """No request failed, and the load kept to at least 90 % of its rate (a stalled driver proves nothing)."""
+    assert summary["failed"] == 0, describe(summary)
+    assert summary["achieved_rate"] >= rate * 0.9, describe(summary)
+
+
 def describe(summary: dict) -> str:
     brief = {k: summary[k] for k in ("sent", "ok", "failed", "achieved_rate", "served", "latency_ms")}
     return f"{json.dumps(brief)} first failures: {summary['failures'][:5]}"

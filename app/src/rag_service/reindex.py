@@ -156,23 +156,13 @@ def reindex(settings: Settings) -> int:
 
 def _embedder_call(embedder, settings: Settings):
     """embed(texts) in the embedder's batches; a remote embedder's calls retried like the service's."""
-    import numpy as np
-
     from rag_service.resilience.breakers import DependencyBreaker
     from rag_service.resilience.guard import Guard
     from rag_service.resilience.retry import RetryPolicy
+    from rag_service.retrieval.embedder import embed_in_batches
 
     guard = Guard(
         DependencyBreaker("embedder", settings.breaker_failure_threshold, settings.breaker_recovery_timeout_seconds),
         RetryPolicy.from_settings(settings),
     )
-    size = embedder.batch_size
-
-    def embed(texts):
-        parts = [
-            embedder.embed(texts[i : i + size]) if embedder.in_process else guard.call(embedder.embed, texts[i : i + size])
-            for i in range(0, len(texts), size)
-        ]
-        return np.vstack(parts) if parts else np.zeros((0, embedder.dim), dtype=np.float32)
-
-    return embed
+    return lambda texts: embed_in_batches(embedder, texts, guard)

@@ -40,8 +40,8 @@ from rag_service.resilience.guard import Guard
 from rag_service.resilience.retry import RetryPolicy
 from rag_service.retrieval.document_store import DocumentStore
 from rag_service.retrieval.documents import prepare
-from rag_service.retrieval.embedder import build_embedder
-from rag_service.retrieval.space import EmbeddedDocument, EmbeddingSpace, SpaceStore
+from rag_service.retrieval.embedder import build_embedder, embed_in_batches
+from rag_service.retrieval.space import EmbeddingSpace, SpaceStore, embed_documents
 from rag_service.retrieval.space_sync import SpaceFollower, sync_space
 from rag_service.retrieval.vector_index import Hit, VectorIndex
 from rag_service.text.snippet import SNIPPET_CHARS, truncate
@@ -292,16 +292,10 @@ class RagService:
             raise DependencyUnavailable("redis", describe(exc)) from exc
         chunked = {document.id: self.space.chunks(document.text) for document in distinct}
         changed = [document for document in distinct if held[document.id] != document.fingerprint]
-        inputs = [text for document in changed for text in self.space.inputs(document.title, chunked[document.id])]
         try:
-            vectors = self._embed(inputs)
+            embedded = embed_documents(self.space, changed, self._embed, chunked)
         except UNAVAILABLE as exc:
             raise DependencyUnavailable("embedder", describe(exc)) from exc
-        embedded, row = [], 0
-        for document in changed:
-            chunks = chunked[document.id]
-            embedded.append(EmbeddedDocument(document.id, document.fingerprint, chunks, vectors[row : row + len(chunks)]))
-            row += len(chunks)
         if embedded:
             try:
                 self._redis_guard.call(self._space.write, embedded)
@@ -314,14 +308,7 @@ class RagService:
         )
 
     def _embed(self, texts: list[str]) -> np.ndarray:
-        size = self._embedder.batch_size
-        if self._embedder.in_process:
-            parts = [self._embedder.embed(texts[i : i + size]) for i in range(0, len(texts), size)]
-        else:
-            parts = [
-                self._embedder_guard.call(self._embedder.embed, texts[i : i + size]) for i in range(0, len(texts), size)
-            ]
-        return np.vstack(parts) if parts else np.zeros((0, self._embedder.dim), dtype=np.float32)
+        return embed_in_batches(self._embedder, texts, self._embedder_guard)
 
     def _space_version(self) -> int:
         """The version of this process's space in Redis. A Redis where no document was ever written (corpus version
@@ -352,7 +339,7 @@ class RagService:
         details["breaker"] = self._breakers["redis"].state()
         return CheckResult(ok=True, details=details)
 
-    def check_vector(self) -> CheckResult:
+    def check_vector(self, completeness: bool = True) -> CheckResult:
         """OK while an index is loaded and answers a probe search. An index that Redis cannot confirm
         (stale: true) still serves, so it is still OK."""
         self._index.maybe_refresh()
@@ -367,7 +354,8 @@ class RagService:
             "stale": self._index.stale,
             "seconds_since_verified": round(time.monotonic() - verified_at, 3) if verified_at else None,
         }
-        details.update(self._space_completeness(snapshot))
+        if completeness:  # two Redis round trips: /health/vector only, not the often-polled /health
+            details.update(self._space_completeness(snapshot))
         if snapshot is None:
             return CheckResult(ok=False, details=details, error="search index not loaded (Redis unreachable)")
         try:
@@ -388,7 +376,6 @@ class RagService:
             return {"space_complete": None, "documents_behind": None, "corpus_version": None}
         loaded = snapshot is not None and snapshot.version == state.version
         complete = state.synced >= state.corpus_version and state.documents_behind == 0 and loaded
-        metrics.SPACE_DOCUMENTS_BEHIND.set(state.documents_behind)
         return {
             "space_complete": complete,
             "documents_behind": state.documents_behind,

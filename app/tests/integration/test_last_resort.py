@@ -34,7 +34,7 @@ class BrokenService:
     def check_db(self) -> CheckResult:
         raise RuntimeError("probe bug")
 
-    def check_vector(self) -> CheckResult:
+    def check_vector(self, completeness: bool = True) -> CheckResult:
         return CheckResult(ok=True, details={"chunk_count": 1})
 
     def check_ai(self) -> CheckResult:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 from release_harness import (
+    assert_no_failures,
     PROJECT,
     containers_snapshot,
     describe,
@@ -93,11 +94,6 @@ def workload(**changes) -> dict:
     return definition
 
 
-def assert_no_failures(summary: dict) -> None:
-    assert summary["failed"] == 0, describe(summary)
-    assert summary["achieved_rate"] >= RATE * 0.9, describe(summary)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def images():
     for version in ("1.0.0", "1.1.0", "1.2.0"):
@@ -143,7 +139,7 @@ def test_a_deploy_under_load_runs_the_pre_switch_job_and_fails_no_request():
         result = run_playbook("deploy.yml", "-e", "version=1.1.0", extra=with_webhook())
     summary = run.stop()
     assert result.returncode == 0, tail(result)
-    assert_no_failures(summary)
+    assert_no_failures(summary, RATE)
     entry = history()[-1]
     assert (entry["action"], entry["outcome"], entry["version"]) == ("deploy", "success", "1.1.0"), entry
     assert "pre_switch" in entry["phases"], entry
@@ -164,7 +160,7 @@ def test_twenty_switches_under_load_fail_no_request():
     summary = run.stop()
     assert result.returncode == 0, tail(result)
     assert result.stdout.count("changed: [localhost] => (item=switch ") == 20, tail(result)
-    assert_no_failures(summary)
+    assert_no_failures(summary, RATE)
     assert live_color() == "green"
     report("20 switches", failed=summary["failed"], sent=summary["sent"])
 
@@ -184,7 +180,7 @@ def test_a_failing_pre_switch_job_stops_the_deploy_before_the_switch():
     assert job["passed"] is False and job["exit_code"] == 3 and job["output"], job
     assert read_state()["live"] == files_live
     assert serving() == ("green", "1.1.0")
-    assert_no_failures(summary)
+    assert_no_failures(summary, RATE)
     received = events()[sent_events:]
     assert [(e["version"], e["outcome"]) for e in received] == [("1.2.0", "failed")], received
     assert "pre-switch" in received[0]["reason"] or "job" in received[0]["reason"], received[0]
@@ -233,7 +229,7 @@ def test_registry_mode_deploys_from_the_local_registry():
         result = run_playbook("deploy.yml", "-e", "version=2.0.0", extra={"ragops_app": from_registry})
     summary = run.stop()
     assert result.returncode == 0, tail(result)
-    assert_no_failures(summary)
+    assert_no_failures(summary, RATE)
     assert serving() == ("blue", "2.0.0")
     image = subprocess.run(["docker", "inspect", "-f", "{{ .Config.Image }}", "ragops-app-blue"], check=True,
                            capture_output=True, text=True).stdout.strip()
@@ -257,7 +253,7 @@ def test_rollback_and_status_across_the_workload():
         result = run_playbook("rollback.yml")
     summary = run.stop()
     assert result.returncode == 0, tail(result)
-    assert_no_failures(summary)
+    assert_no_failures(summary, RATE)
     assert serving() == ("green", "1.1.0")
     status = run_playbook("status.yml")
     assert status.returncode == 0, tail(status)

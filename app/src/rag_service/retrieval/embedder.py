@@ -28,6 +28,19 @@ class Embedder(Protocol):
     def close(self) -> None: ...
 
 
+def embed_in_batches(embedder: Embedder, texts: Sequence[str], guard=None) -> np.ndarray:
+    """embedder.embed over texts in its batch size, stacked; a remote embedder's calls go through guard (its retries
+    and breaker), an in-process one is called directly."""
+    size = embedder.batch_size
+    parts = [
+        guard.call(embedder.embed, texts[i : i + size])
+        if guard is not None and not embedder.in_process
+        else embedder.embed(texts[i : i + size])
+        for i in range(0, len(texts), size)
+    ]
+    return np.vstack(parts) if parts else np.zeros((0, embedder.dim), dtype=np.float32)
+
+
 def build_embedder(settings: Settings) -> Embedder:
     if settings.embeddings_base_url:
         return OpenAIEmbedder(

@@ -93,6 +93,24 @@ class EmbeddedDocument:
     vectors: np.ndarray  # one row per chunk
 
 
+def embed_documents(
+    space: EmbeddingSpace,
+    documents: Sequence,
+    embed: Callable[[list[str]], np.ndarray],
+    chunks: dict[str, list[str]] | None = None,
+) -> list[EmbeddedDocument]:
+    """Cut each document (id, title, text, fingerprint) into the space's chunks, or take them from `chunks`, and embed
+    them all in one call of embed(texts). Raises what embed raises."""
+    chunked = [(document, chunks[document.id] if chunks else space.chunks(document.text)) for document in documents]
+    inputs = [text for document, pieces in chunked for text in space.inputs(document.title, pieces)]
+    vectors = embed(inputs) if inputs else np.zeros((0, space.dim), dtype=np.float32)
+    embedded, row = [], 0
+    for document, pieces in chunked:
+        embedded.append(EmbeddedDocument(document.id, document.fingerprint, pieces, vectors[row : row + len(pieces)]))
+        row += len(pieces)
+    return embedded
+
+
 @dataclass(frozen=True)
 class SpaceData:
     """Everything a search index needs, columns aligned by row (titles filled in from the documents)."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from rag_service import metrics
 from rag_service.retrieval.document_store import DocumentStore
-from rag_service.retrieval.space import EmbeddedDocument, SpaceStore
+from rag_service.retrieval.space import SpaceStore, embed_documents
 
 log = logging.getLogger(__name__)
 
@@ -91,19 +91,16 @@ def _sync_batch(
     progress.skipped += len(batch) - len(todo)
     if not todo:
         return
-    space = store.space
-    chunked = [(document, space.chunks(document.text)) for document in todo]
-    inputs = [text for document, chunks in chunked for text in space.inputs(document.title, chunks)]
-    if pace is not None:
-        pace(len(inputs))
-    vectors = embed(inputs) if inputs else np.zeros((0, space.dim), dtype=np.float32)
-    embedded, row = [], 0
-    for document, chunks in chunked:
-        embedded.append(EmbeddedDocument(document.id, document.fingerprint, chunks, vectors[row : row + len(chunks)]))
-        row += len(chunks)
+
+    def paced(texts: list[str]) -> np.ndarray:
+        if pace is not None:
+            pace(len(texts))
+        return embed(texts)
+
+    embedded = embed_documents(store.space, todo, paced)
     store.write(embedded)
     progress.embedded += len(todo)
-    progress.chunks += len(inputs)
+    progress.chunks += sum(len(item.chunks) for item in embedded)
 
 
 def missing_documents(documents: DocumentStore, store: SpaceStore, doc_ids: Sequence[str]) -> int:
